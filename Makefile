@@ -1,0 +1,55 @@
+# The two commands: `make test` and `make run`. Everything else is a helper of those.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-unit lint run stack-up stack-down schemas bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+## install: Python deps into .venv; Kafka jars (Maven Central) and redis-server come with stack up
+install: $(STAMP)
+
+## lint: ruff and mypy
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## test: lint, start the local stack (unless one runs), run every test, stop what it started
+test: lint
+	@was_up=$$($(BIN)/altseason stack status >/dev/null 2>&1 && echo yes); \
+	$(BIN)/altseason stack up >/dev/null || exit 1; \
+	set -a; eval "$$($(BIN)/altseason stack status --env)"; set +a; \
+	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	[ -n "$$was_up" ] || $(BIN)/altseason stack down; \
+	exit $$rc
+
+## test-unit: the pure tests, no broker needed
+test-unit: install
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+## run: a fresh local stack, the bundled real data through the whole pipeline, then stop
+run: install
+	$(BIN)/altseason stack down --purge
+	$(BIN)/altseason stack up >/dev/null
+	@set -a; eval "$$($(BIN)/altseason stack status --env)"; set +a; \
+	$(BIN)/altseason run --replay data/replay $(RUN_ARGS); rc=$$?; \
+	$(BIN)/altseason stack down; exit $$rc
+
+stack-up: install
+	$(BIN)/altseason stack up
+
+stack-down: install
+	$(BIN)/altseason stack down
+
+## schemas: regenerate schemas/json from the records
+schemas: install
+	$(BIN)/altseason schemas generate
+
+clean:
+	-$(BIN)/altseason stack down --purge
+	rm -rf $(VENV) .stack .mypy_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""What agents send out: signals (Kafka topic + Redis) and dead letters (Kafka topic)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+
+from faust.types import Message
+
+from agents.redis_view import RedisView
+from schemas.decode import iso_utc
+from schemas.records import DeadLetter, Signal
+from streams.app import settings
+from streams.topics import deadletter_topic, signals_topic
+
+log = logging.getLogger(__name__)
+
+view = RedisView(settings)
+#: rejected events per reason kind, for metrics
+dead_letter_counts: Counter[str] = Counter()
+MAX_PAYLOAD_CHARS = 64 * 1024
+
+
+async def emit_signal(signal: Signal) -> None:
+    """Send a signal to the ``signals`` topic (key = subject) and publish it in Redis."""
+    await signals_topic.send(key=signal.subject.encode(), value=signal)
+    await view.signal(signal)
+
+
+async def dead_letter(message: Message, payload: bytes | str | None, reason: str,
+                      source: str) -> None:
+    """Park a rejected event on the dead-letter topic with why, and keep going."""
+    if isinstance(payload, bytes):
+        payload = payload.decode("utf-8", errors="replace")
+    key = message.key.decode("utf-8", errors="replace") if isinstance(message.key, bytes) \
+        else message.key
+    topic = message.topic.removeprefix(settings.topic_prefix)
+    letter = DeadLetter(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=key,
+        payload=(payload or "")[:MAX_PAYLOAD_CHARS],
+        reason=reason,
+        source=source,
+        failed_at=iso_utc(datetime.now(UTC)),
+    )
+    dead_letter_counts[topic] += 1
+    log.info("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset,
+             reason)
+    await deadletter_topic.send(key=topic.encode(), value=letter)
+    await view.count_dead_letter(topic)

@@ -1,0 +1,77 @@
+"""The Redis serving layer: hashes with each view's latest state, and a channel per view.
+
+Redis is a derived view of the tables: a failed write is logged and counted, never raised, so
+a Redis outage cannot stop stream processing. Layout (README "Redis layout"), with the default
+prefix ``altseason:``:
+
+- ``index:<SYMBOL>`` hash, channel ``index``: latest close, all-time high, year-to-date change
+- ``regime:<INDEX>/<BENCHMARK>`` hash, channel ``regime``: outperformance streak
+- ``correlation:<ANCHOR>~<OTHER>`` hash, channel ``correlation``: correlation and beta per window
+- ``signals:recent`` list (newest first, capped), channel ``signals``: fired signals as JSON
+- ``deadletter:counts`` hash: rejected input events per source topic
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from altseason.config import Settings
+from schemas.records import Signal
+
+log = logging.getLogger(__name__)
+
+RECENT_SIGNALS = 1000
+
+
+def hash_fields(snapshot: dict[str, Any]) -> dict[str, str]:
+    """Redis hash fields: numbers and strings as text, None as an empty string."""
+    return {k: "" if v is None else (json.dumps(v) if isinstance(v, dict | list) else str(v))
+            for k, v in snapshot.items()}
+
+
+class RedisView:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = redis.from_url(settings.redis_url, decode_responses=True)
+        self.write_errors = 0
+
+    def key(self, *parts: str) -> str:
+        return self.settings.redis_key(*parts)
+
+    async def update(self, view: str, name: str, snapshot: dict[str, Any]) -> None:
+        """Store a view's latest state under ``<view>:<name>`` and publish it on ``<view>``."""
+        payload = json.dumps({"view": view, "name": name, **snapshot})
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hset(self.key(view, name), mapping=hash_fields(snapshot))  # type: ignore[arg-type]
+                pipe.publish(self.key(view), payload)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("update", exc)
+
+    async def signal(self, signal: Signal) -> None:
+        payload = signal.dumps().decode()
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.lpush(self.key("signals", "recent"), payload)
+                pipe.ltrim(self.key("signals", "recent"), 0, RECENT_SIGNALS - 1)
+                pipe.publish(self.key("signals"), payload)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("signal", exc)
+
+    async def count_dead_letter(self, topic: str) -> None:
+        try:
+            await self.client.hincrby(self.key("deadletter", "counts"), topic, 1)
+        except (RedisError, OSError) as exc:
+            self._failed("dead-letter count", exc)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.write_errors += 1
+        log.warning("Redis %s write failed (%d so far), processing goes on: %r",
+                    what, self.write_errors, exc)

@@ -1,0 +1,3 @@
+from altseason.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""One explicit configuration object: defaults, overridden by a YAML file, overridden by env vars.
+
+Environment: ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` (as printed by ``altseason stack
+status --env``), ``ALTSEASON_CONFIG`` (path of the YAML file) and ``ALTSEASON_<FIELD>`` for
+every top-level field below (``ALTSEASON_SIGNALS__<FIELD>`` for the signal thresholds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from altseason.errors import ConfigError
+
+ENV_PREFIX = "ALTSEASON_"
+
+
+@dataclass(frozen=True)
+class SignalSettings:
+    """Thresholds and windows of the signal catalogue (README: "Signal catalogue")."""
+
+    #: index whose regime is tracked, and the benchmark it is compared with
+    regime_index: str = "RUT"
+    regime_benchmark: str = "SPX"
+    #: a new all-time high is a breakout when the previous one is at least this many days old
+    ath_breakout_min_gap_days: int = 30
+    #: no breakout is signalled before the index has this much history (the data may start
+    #: below an older record)
+    ath_min_history_days: int = 730
+    #: an outperformance streak is signalled from this length on, and on every extension
+    streak_min_days: int = 5
+    #: correlation pairs as "ANCHOR~OTHER"; the anchor is the series on the sparser calendar
+    correlation_pairs: tuple[str, ...] = ("RUT~TOTAL", "RUT~BTC")
+    #: rolling windows, in aligned daily points
+    correlation_windows: tuple[int, ...] = (30, 90)
+    #: regime bands: "coupled" at or above high, "decoupled" at or below low
+    correlation_high: float = 0.5
+    correlation_low: float = 0.1
+    #: a regime is left only once the value is this far back across the threshold
+    correlation_hysteresis: float = 0.05
+    #: pair an anchor close with the other series' last value up to this many hours after it
+    #: (a crypto day closes at 00:00 UTC, 4-5 h after the 16:00 New York close)
+    alignment_lookahead_hours: float = 5.0
+    #: ...and no older than this, else the anchor point is skipped
+    alignment_max_staleness_hours: float = 96.0
+    #: the exchange whose ticks make the crypto price series used in correlations
+    reference_exchange: str = "replay"
+    #: index symbols accepted on the index-quotes topic
+    index_symbols: tuple[str, ...] = ("RUT", "SPX", "IWM", "SPY")
+
+    def validate(self) -> None:
+        if self.ath_breakout_min_gap_days < 0:
+            raise ConfigError("signals.ath_breakout_min_gap_days must be >= 0")
+        if self.ath_min_history_days < 0:
+            raise ConfigError("signals.ath_min_history_days must be >= 0")
+        if self.streak_min_days < 1:
+            raise ConfigError("signals.streak_min_days must be >= 1")
+        if not self.correlation_windows or any(w < 3 for w in self.correlation_windows):
+            raise ConfigError("signals.correlation_windows must be a list of integers >= 3")
+        for pair in self.correlation_pairs:
+            parts = pair.split("~")
+            if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+                raise ConfigError(
+                    f"signals.correlation_pairs: {pair!r} is not of the form ANCHOR~OTHER"
+                )
+        if not -1.0 <= self.correlation_low < self.correlation_high <= 1.0:
+            raise ConfigError(
+                "signals.correlation_low and correlation_high must satisfy -1 <= low < high <= 1"
+            )
+        if not 0.0 <= self.correlation_hysteresis < (self.correlation_high - self.correlation_low):
+            raise ConfigError(
+                "signals.correlation_hysteresis must be >= 0 and smaller than high - low"
+            )
+        if self.alignment_lookahead_hours < 0 or self.alignment_max_staleness_hours <= 0:
+            raise ConfigError(
+                "signals.alignment_lookahead_hours must be >= 0 and "
+                "alignment_max_staleness_hours > 0"
+            )
+        if self.regime_index == self.regime_benchmark:
+            raise ConfigError("signals.regime_index and regime_benchmark must differ")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where altseason connects, how it names things, and its thresholds."""
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Faust application id: consumer group and prefix of its internal topics
+    app_id: str = "altseason"
+    #: prepended to every topic name (isolates tests and tenants on one broker)
+    topic_prefix: str = ""
+    #: prepended to every Redis key and channel
+    redis_prefix: str = "altseason:"
+    #: partitions of the topics altseason creates
+    topic_partitions: int = 3
+    topic_replication_factor: int = 1
+    #: table store: memory:// (tests, dev) or rocksdb:// (production)
+    store: str = "memory://"
+    datadir: str = ".stack/worker"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    log_level: str = "warn"
+    signals: SignalSettings = field(default_factory=SignalSettings)
+
+    def validate(self) -> None:
+        if not self.kafka_bootstrap_servers.strip():
+            raise ConfigError("kafka_bootstrap_servers is empty")
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"redis_url {self.redis_url!r} must start with redis://, rediss:// or unix://"
+            )
+        if not self.redis_prefix.endswith(":"):
+            raise ConfigError(f"redis_prefix {self.redis_prefix!r} must end with ':'")
+        if self.topic_partitions < 1 or self.topic_replication_factor < 1:
+            raise ConfigError("topic_partitions and topic_replication_factor must be >= 1")
+        if not 0 <= self.web_port <= 65535:
+            raise ConfigError(f"web_port {self.web_port} is not a TCP port")
+        if self.log_level not in ("crit", "error", "warn", "info", "debug"):
+            raise ConfigError(
+                f"log_level {self.log_level!r} must be one of crit, error, warn, info, debug"
+            )
+        if not self.store.startswith(("memory://", "rocksdb://")):
+            raise ConfigError(f"store {self.store!r} must be memory:// or rocksdb://")
+        self.signals.validate()
+
+    def topic(self, name: str) -> str:
+        """The full name of one of altseason's topics."""
+        return f"{self.topic_prefix}{name}"
+
+    def redis_key(self, *parts: str) -> str:
+        """The full name of a Redis key or channel."""
+        return self.redis_prefix + ":".join(parts)
+
+
+def _coerce(value: Any, target: Any, name: str) -> Any:
+    """Convert a YAML or environment value to the type of the field's default."""
+    try:
+        if isinstance(target, bool):
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if isinstance(target, tuple):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            kind = type(target[0]) if target else str
+            return tuple(kind(item.strip() if isinstance(item, str) else item) for item in items)
+        if isinstance(target, int) and isinstance(value, float):
+            raise ValueError(value)
+        return type(target)(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{name}: {value!r} is not a valid {type(target).__name__}"
+        ) from None
+
+
+def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{where}{key}"
+        if key not in known:
+            raise ConfigError(f"{name}: unknown setting (known: {', '.join(sorted(known))})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{name}: must be a mapping")
+            changes[key] = _apply(current, value, f"{name}.")
+        else:
+            changes[key] = _coerce(value, current, name)
+    return dataclasses.replace(obj, **changes)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Build and validate the settings; raises ConfigError naming the bad field."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    path = path or env.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"config file {path} must hold a mapping of settings")
+        settings = _apply(settings, data, "")
+    overrides: dict[str, Any] = {}
+    signal_overrides: dict[str, Any] = {}
+    for key, value in env.items():
+        if key in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
+            overrides[key.lower()] = value
+        elif key.startswith(f"{ENV_PREFIX}SIGNALS__"):
+            signal_overrides[key.removeprefix(f"{ENV_PREFIX}SIGNALS__").lower()] = value
+        elif key.startswith(ENV_PREFIX) and key not in (f"{ENV_PREFIX}CONFIG",):
+            name = key.removeprefix(ENV_PREFIX).lower()
+            if name in {f.name for f in dataclasses.fields(Settings)} and name != "signals":
+                overrides[name] = value
+    if signal_overrides:
+        overrides["signals"] = signal_overrides
+    settings = _apply(settings, overrides, "environment ")
+    settings.validate()
+    return settings
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with credentials in URLs masked."""
+    data = dataclasses.asdict(settings)
+    for key in ("kafka_bootstrap_servers", "redis_url"):
+        value = str(data[key])
+        if "@" in value:
+            scheme, _, rest = value.rpartition("//")
+            data[key] = f"{scheme}//***@{rest.split('@', 1)[1]}"
+    return data

@@ -1,0 +1,157 @@
+"""``altseason run``: the full pipeline on recorded data, printing signals as they fire.
+
+Starts a real Faust worker process, replays the data through Kafka, follows the ``signals``
+topic, waits until the worker has processed every event, prints a summary and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import redis.asyncio as redis
+
+from altseason.config import Settings
+from altseason.errors import SourceError
+from altseason.kafka_admin import ensure_topics, group_lag
+from altseason.signals_tail import SignalTail, signal_line
+from producers.replay import load_replay, replay
+from schemas.records import Signal
+from schemas.topics import INPUT_TOPICS
+
+
+@dataclass
+class RunResult:
+    events: int = 0
+    signals: list[Signal] = field(default_factory=list)
+    dead_letters: int = 0
+
+
+def start_worker(log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A real Faust worker in its own process (and process group), logging to a file."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "altseason", "worker"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+
+
+def stop_worker(worker: subprocess.Popen[bytes], timeout_s: float = 30) -> int:
+    """SIGTERM (Faust commits and stops cleanly), then SIGKILL if it hangs."""
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    return worker.returncode
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+async def wait_until_processed(settings: Settings, worker: subprocess.Popen[bytes],
+                               log_path: Path, timeout_s: float) -> None:
+    """Until the worker's consumer group has committed every input and internal event."""
+    topics = [settings.topic(name) for name in INPUT_TOPICS] + [
+        f"{settings.app_id}-correlation-points", f"{settings.app_id}-regime-points"]
+    deadline = time.monotonic() + timeout_s
+    zero_in_a_row = 0
+    while zero_in_a_row < 2:
+        if worker.poll() is not None:
+            raise SourceError(f"the worker exited with {worker.returncode}:\n"
+                              f"{log_tail(log_path)}")
+        if time.monotonic() > deadline:
+            raise SourceError(f"the worker did not process the replay within {timeout_s:.0f} s;"
+                              f" its log ({log_path}) ends:\n{log_tail(log_path)}")
+        try:
+            lag = await group_lag(settings, settings.app_id, topics)
+        except Exception:  # internal topics not created yet, group not joined yet
+            lag = -1
+        zero_in_a_row = zero_in_a_row + 1 if lag == 0 else 0
+        await asyncio.sleep(1.0)
+
+
+async def run_replay(settings: Settings, data_dir: Path, *, since: date | None = None,
+                     until: date | None = None, speed: float = 0.0, follow: bool = False,
+                     progress: bool = True, timeout_s: float = 600,
+                     log_path: Path | None = None, out=sys.stdout) -> RunResult:
+    """Replay ``data_dir`` through a fresh worker; print each signal; return what happened."""
+    result = RunResult()
+    log_path = log_path or Path(settings.datadir).parent / "worker.log"
+    events = load_replay(data_dir, since, until)
+    await ensure_topics(settings)
+
+    def on_signal(sig: Signal) -> None:
+        result.signals.append(sig)
+        print(signal_line(sig), file=out, flush=True)
+
+    tail = SignalTail(settings, on_signal)
+    await tail.start()
+    worker = start_worker(log_path)
+    print(f"worker started (pid {worker.pid}, log {log_path}); replaying {len(events)} events "
+          f"from {data_dir}", file=out, flush=True)
+    try:
+        send = asyncio.create_task(replay(settings, events, speed, progress))
+        while not send.done():
+            await tail.poll(200)
+            if worker.poll() is not None:
+                send.cancel()
+                raise SourceError(f"the worker exited with {worker.returncode}:\n"
+                                  f"{log_tail(log_path)}")
+        result.events = await send
+        waiter = asyncio.create_task(wait_until_processed(settings, worker, log_path, timeout_s))
+        while not waiter.done():
+            await tail.poll(200)
+        await waiter
+        while not await tail.caught_up():
+            await tail.poll(200)
+        await tail.poll(200)
+        result.dead_letters = await dead_letter_total(settings)
+        print_summary(result, settings, out)
+        if follow:
+            print("following new signals (Ctrl-C to stop)", file=out, flush=True)
+            while worker.poll() is None:
+                await tail.poll(1000)
+    finally:
+        await tail.stop()
+        stop_worker(worker)
+    return result
+
+
+async def dead_letter_total(settings: Settings) -> int:
+    client = redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        counts = await client.hgetall(settings.redis_key("deadletter", "counts"))
+    finally:
+        await client.aclose()
+    return sum(int(v) for v in counts.values())
+
+
+def print_summary(result: RunResult, settings: Settings, out) -> None:
+    by_type = Counter(s.type for s in result.signals)
+    print(f"\nreplayed {result.events} events; {len(result.signals)} signals "
+          f"({', '.join(f'{t}: {n}' for t, n in sorted(by_type.items())) or 'none'}); "
+          f"{result.dead_letters} events dead-lettered", file=out)
+    last = {}
+    for sig in result.signals:
+        last[sig.type] = sig
+    for sig in last.values():
+        print(f"  latest {sig.type}: {signal_line(sig)}", file=out)
+    print(f"Redis view under {settings.redis_prefix}* at {settings.redis_url}", file=out,
+          flush=True)

@@ -1,0 +1,20 @@
+"""Start a real Faust worker with every agent registered."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from altseason.kafka_admin import ensure_topics
+
+
+def run_worker() -> None:
+    """Create the topics if needed, then hand over to Faust's worker (blocks until stopped)."""
+    import agents.correlation  # noqa: F401  (registers the agents and their tables)
+    import agents.regime  # noqa: F401
+    import agents.route  # noqa: F401
+    from streams.app import app, settings
+
+    asyncio.run(ensure_topics(settings))
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level]
+    app.main()

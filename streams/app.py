@@ -1,0 +1,34 @@
+"""The Faust application, configured from ``altseason.config`` when this module is imported.
+
+The worker process (``altseason worker``) imports this module and the agents; settings come
+from the environment / ``ALTSEASON_CONFIG``, so one code path serves the local stack, the
+tests (each with its own topic prefix and app id) and production.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from altseason.config import Settings, load_settings
+
+settings: Settings = load_settings()
+
+app = faust.App(
+    settings.app_id,
+    broker=f"kafka://{settings.kafka_bootstrap_servers}",
+    store=settings.store,
+    datadir=settings.datadir,
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=settings.topic_replication_factor,
+    web_host=settings.web_host,
+    web_port=settings.web_port or 6066,
+    web_enabled=settings.web_port != 0,  # 0 = no web server
+    web_in_thread=False,
+    autodiscover=False,
+    origin="streams.app",
+    # Tables are changelog-backed; a changed app id starts from empty tables.
+    table_cleanup_interval=60.0,
+    # Consumers see each input event once per (re)assignment; our agents are idempotent
+    # for repeats (they dead-letter events older than what a series already applied).
+    consumer_auto_offset_reset="earliest",
+)

@@ -1,0 +1,36 @@
+"""The Faust topic objects, declared once next to the app from ``schemas.topics``.
+
+Input topics are read as raw bytes so each event is validated by ``schemas.decode`` and a bad
+one goes to the dead-letter topic with its reason instead of stopping the agent.
+"""
+
+from __future__ import annotations
+
+from schemas.records import DeadLetter, SeriesPoint, Signal
+from schemas.topics import INPUT_TOPICS, topic_spec
+from streams.app import app, settings
+
+inputs_topic = app.topic(
+    *(settings.topic(name) for name in INPUT_TOPICS),
+    key_serializer="raw",
+    value_serializer="raw",
+)
+signals_topic = app.topic(
+    settings.topic("signals"),
+    value_type=Signal,
+    key_serializer="raw",
+    partitions=topic_spec("signals").partitions,
+)
+deadletter_topic = app.topic(
+    settings.topic("deadletter"),
+    value_type=DeadLetter,
+    key_serializer="raw",
+    partitions=topic_spec("deadletter").partitions,
+)
+#: internal (Faust-created, prefixed with the app id): observations keyed by the pair
+correlation_points_topic = app.topic(
+    "correlation-points", internal=True, value_type=SeriesPoint, key_serializer="raw"
+)
+regime_points_topic = app.topic(
+    "regime-points", internal=True, value_type=SeriesPoint, key_serializer="raw"
+)

@@ -1,0 +1,64 @@
+"""What integration tests share: a private namespace per test, and reading a whole topic."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+
+from altseason.config import Settings
+from altseason.kafka_admin import group_lag, topic_partitions
+from altseason.run import start_worker, wait_until_processed
+from schemas.topics import INPUT_TOPICS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Namespace:
+    """One test's private topics, consumer group, Redis keys, and the env that selects them."""
+
+    env: dict[str, str]
+    settings: Settings
+    workdir: Path
+
+    def worker(self, **extra_env: str) -> subprocess.Popen[bytes]:
+        return start_worker(self.workdir / "worker.log", {**self.env, **extra_env})
+
+    async def processed(self, worker: subprocess.Popen[bytes], timeout_s: float = 240) -> None:
+        await wait_until_processed(self.settings, worker, self.workdir / "worker.log", timeout_s)
+
+    async def lag(self) -> int:
+        return await group_lag(self.settings, self.settings.app_id,
+                               [self.settings.topic(t) for t in INPUT_TOPICS])
+
+
+async def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[bytes]:
+    """Every message currently in a topic, read with a plain consumer (read_committed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                enable_auto_commit=False, isolation_level="read_committed")
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(settings, [topic])
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        values: list[bytes] = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end")
+            batches = await consumer.getmany(timeout_ms=500)
+            for messages in batches.values():
+                values.extend(m.value for m in messages)
+        return values
+    finally:
+        await consumer.stop()
