@@ -25,7 +25,7 @@ from altseason.kafka_admin import ensure_topics, group_lag
 from altseason.signals_tail import SignalTail, signal_line
 from producers.replay import load_replay, replay
 from schemas.records import Signal
-from schemas.topics import INPUT_TOPICS
+from schemas.topics import INPUT_TOPICS, INTERNAL_TOPICS, internal_topic
 
 
 @dataclass
@@ -69,7 +69,7 @@ async def wait_until_processed(settings: Settings, worker: subprocess.Popen[byte
                                log_path: Path, timeout_s: float) -> None:
     """Until the worker's consumer group has committed every input and internal event."""
     topics = [settings.topic(name) for name in INPUT_TOPICS] + [
-        f"{settings.app_id}-correlation-points", f"{settings.app_id}-regime-points"]
+        internal_topic(settings.app_id, name) for name in INTERNAL_TOPICS]
     deadline = time.monotonic() + timeout_s
     zero_in_a_row = 0
     while zero_in_a_row < 2:

@@ -38,5 +38,13 @@ TOPICS: tuple[TopicSpec, ...] = (
 INPUT_TOPICS: tuple[str, ...] = ("ticks", "index-quotes", "market-caps")
 
 
+#: the worker's repartition topics, created by Faust and named after the app id
+INTERNAL_TOPICS: tuple[str, ...] = ("correlation-points", "regime-points")
+
+
+def internal_topic(app_id: str, name: str) -> str:
+    return f"{app_id}-{name}"
+
+
 def topic_spec(name: str) -> TopicSpec:
     return next(spec for spec in TOPICS if spec.name == name)

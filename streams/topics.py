@@ -7,7 +7,7 @@ one goes to the dead-letter topic with its reason instead of stopping the agent.
 from __future__ import annotations
 
 from schemas.records import DeadLetter, SeriesPoint, Signal
-from schemas.topics import INPUT_TOPICS, topic_spec
+from schemas.topics import INPUT_TOPICS, internal_topic, topic_spec
 from streams.app import app, settings
 
 inputs_topic = app.topic(
@@ -29,8 +29,10 @@ deadletter_topic = app.topic(
 )
 #: internal (Faust-created, prefixed with the app id): observations keyed by the pair
 correlation_points_topic = app.topic(
-    "correlation-points", internal=True, value_type=SeriesPoint, key_serializer="raw"
+    internal_topic(settings.app_id, "correlation-points"),
+    internal=True, value_type=SeriesPoint, key_serializer="raw",
 )
 regime_points_topic = app.topic(
-    "regime-points", internal=True, value_type=SeriesPoint, key_serializer="raw"
+    internal_topic(settings.app_id, "regime-points"),
+    internal=True, value_type=SeriesPoint, key_serializer="raw",
 )
