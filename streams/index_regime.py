@@ -122,7 +122,7 @@ class IndexRegime:
         if not (update.extended and update.streak >= self.streak_min_days):
             return
         since = (f"the longest streak since {longest_since}" if longest_since
-                 else "the longest streak on record")
+                 else f"the longest since the data begins ({self.first_day})")
         result.signals.append(make_signal(
             "outperformance_streak",
             f"{self.index}/{self.benchmark}",
