@@ -8,6 +8,7 @@ every top-level field below (``ALTSEASON_SIGNALS__<FIELD>`` for the signal thres
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -154,9 +155,12 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
             items = value.split(",") if isinstance(value, str) else list(value)
             kind = type(target[0]) if target else str
             return tuple(kind(item.strip() if isinstance(item, str) else item) for item in items)
-        if isinstance(target, int) and isinstance(value, float):
+        if isinstance(value, bool) or (isinstance(target, int) and isinstance(value, float)):
             raise ValueError(value)
-        return type(target)(value)
+        converted = type(target)(value)
+        if isinstance(converted, float) and not math.isfinite(converted):
+            raise ValueError(value)
+        return converted
     except (TypeError, ValueError):
         raise ConfigError(
             f"{name}: {value!r} is not a valid {type(target).__name__}"
@@ -222,5 +226,5 @@ def masked(settings: Settings) -> dict[str, Any]:
         value = str(data[key])
         if "@" in value:
             scheme, _, rest = value.rpartition("//")
-            data[key] = f"{scheme}//***@{rest.split('@', 1)[1]}"
+            data[key] = f"{scheme}//***@{rest.rsplit('@', 1)[1]}"
     return data

@@ -25,8 +25,20 @@ MAX_FUTURE_SECONDS = 24 * 3600
 MAX_PAYLOAD_BYTES = 1 << 20
 
 
+#: RFC 3339 date-time (what JSON Schema's "date-time" format means), stricter than fromisoformat
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?",
+    re.ASCII,
+)
+
+
 def parse_utc(value: str) -> datetime:
-    """Parse an ISO 8601 time that states UTC (Z or +00:00); SchemaError otherwise."""
+    """Parse an RFC 3339 time that states UTC (Z or +00:00); SchemaError otherwise."""
+    match = RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise SchemaError(f"event time {value!r} is not an RFC 3339 (ISO 8601) date-time")
+    if match["offset"] is None:
+        raise SchemaError(f"event time {value!r} must be in UTC (end it with Z)")
     try:
         parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -79,7 +91,8 @@ def _check_value(name: str, value: Any, rules: dict[str, Any]) -> None:
         raise SchemaError(f"field {name} is {value!r}; it must be <= {rules['maximum']}")
     if "minLength" in rules and len(value) < rules["minLength"]:
         raise SchemaError(f"field {name} is empty")
-    if "pattern" in rules and not re.search(rules["pattern"], value):
+    # JSON Schema patterns are ECMA regexes: "$" does not match before a final newline
+    if "pattern" in rules and not re.search(rules["pattern"].replace("$", r"\Z"), value):
         raise SchemaError(f"field {name} is {value!r}, not of the form {rules['pattern']}")
     if rules.get("format") == "date-time":
         moment = parse_utc(value)

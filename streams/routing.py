@@ -30,9 +30,11 @@ def series_observation(topic: str, raw: bytes | None,
         return series, cap.event_time, cap.market_cap
     if topic == "ticks":
         tick = decode_event(CryptoTick, raw)
-        if tick.exchange != config.reference_exchange:
+        base = tick.symbol.split("/")[0]
+        # a token may share an index's ticker (SPX6900 trades as SPX/USDT): never mix them
+        if tick.exchange != config.reference_exchange or base in config.index_symbols:
             return None
-        return tick.symbol.split("/")[0], tick.event_time, tick.price
+        return base, tick.event_time, tick.price
     raise SchemaError(f"no route for topic {topic!r}")
 
 

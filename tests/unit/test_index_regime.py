@@ -1,0 +1,151 @@
+"""IndexRegime on a hand-made RUT/SPX sequence: breakouts, streaks, snapshots, arrival order."""
+
+from __future__ import annotations
+
+import random
+from calendar import timegm
+from datetime import date
+from typing import Any
+
+import pytest
+
+from streams.index_regime import IndexRegime
+from streams.signals import signal_id
+
+D = date.fromisoformat
+DAYS = [D(d) for d in ("2023-12-18", "2023-12-19", "2023-12-20", "2023-12-21", "2023-12-22",
+                       "2023-12-25", "2023-12-26", "2023-12-27", "2023-12-28", "2023-12-29",
+                       "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05",
+                       "2024-01-08")]
+RUT = [100, 105, 101, 102, 103, 104, 104.5, 106, 105, 104, 107, 107.5, 103, 110, 108, 111]
+#: whether RUT beats SPX in each session from the second day on (SPX's return is RUT's -/+ 1 %)
+BEATS = "WWLWWWLWWWWLWWL"
+SPX = [4000.0]
+for i, won in enumerate(BEATS, 1):
+    SPX.append(SPX[-1] * (RUT[i] / RUT[i - 1] + (-0.01 if won == "W" else 0.01)))
+
+
+def t_ms(day: date) -> int:
+    """16:00 New York in winter."""
+    return timegm((day.year, day.month, day.day, 21, 0, 0)) * 1000
+
+
+def iso(day: date) -> str:
+    return f"{day.isoformat()}T21:00:00.000Z"
+
+
+RUT_EVENTS = [("anchor", t_ms(d), c) for d, c in zip(DAYS, RUT, strict=True)]
+SPX_EVENTS = [("other", t_ms(d), c) for d, c in zip(DAYS, SPX, strict=True)]
+
+
+def run(events: list[tuple[str, int, float]], streak_min_days: int = 3,
+        ath_min_history_days: int = 10) -> dict[str, list[Any]]:
+    regime = IndexRegime("RUT", "SPX", breakout_min_gap_days=3, streak_min_days=streak_min_days,
+                         ath_min_history_days=ath_min_history_days)
+    out: dict[str, list[Any]] = {"index": [], "streak": [], "signals": []}
+    for role, t, close in events:
+        result = regime.add(role, t, close)
+        out["index"] += [result.index_snapshot] if result.index_snapshot else []
+        out["streak"] += [result.streak_snapshot] if result.streak_snapshot else []
+        out["signals"] += [{k: v for k, v in s.asdict().items() if k != "emitted_at"}
+                           for s in result.signals]
+    out["signals"].sort(key=lambda s: (s["event_time"], s["type"]))
+    out["state"] = [regime.to_state()]
+    return out
+
+
+def in_order() -> list[tuple[str, int, float]]:
+    return [e for pair in zip(RUT_EVENTS, SPX_EVENTS, strict=True) for e in pair]
+
+
+def days_of(signals: list[dict[str, Any]], type_: str) -> list[str]:
+    return [s["event_time"][:10] for s in signals if s["type"] == type_]
+
+
+@pytest.mark.parametrize(("history_days", "expected"), [
+    (0, ["2023-12-27", "2024-01-01", "2024-01-08"]),
+    (9, ["2023-12-27", "2024-01-01", "2024-01-08"]),
+    (10, ["2024-01-01", "2024-01-08"]),
+    (21, ["2024-01-08"]),
+    (22, []),
+])
+def test_breakouts_need_history_and_a_gap(history_days: int, expected: list[str]) -> None:
+    # 12-19 (gap 1 day), 01-02 (1 day) and 01-04 (2 days) are records within the 3-day gap
+    for events in (RUT_EVENTS, in_order()):
+        assert days_of(run(events, ath_min_history_days=history_days)["signals"],
+                       "index_ath") == expected
+
+
+def test_breakout_signal_content() -> None:
+    [signal] = [s for s in run(RUT_EVENTS)["signals"] if s["event_time"] == iso(DAYS[10])]
+    assert signal == {
+        "id": signal_id("index_ath", "RUT", "2024-01-01T21:00:00.000Z"),
+        "type": "index_ath", "subject": "RUT", "event_time": "2024-01-01T21:00:00.000Z",
+        "severity": "notice", "value": 107.0,
+        "message": "RUT closed at an all-time high of 107.00 on 2024-01-01, 0.9% above its "
+                   "previous record of 106.00 set 2023-12-27 (5 days earlier).",
+        "evidence": {
+            "close": 107, "previous_ath": 106, "previous_ath_day": "2023-12-27",
+            "pct_above_previous": pytest.approx(107 / 106 - 1), "days_since_previous_ath": 5,
+            "breakout_min_gap_days": 3, "ytd_change": pytest.approx(107 / 104 - 1),
+            "history_start": "2023-12-18",
+        },
+        "schema_version": 1,
+    }
+
+
+def test_index_snapshots() -> None:
+    snapshots = run(RUT_EVENTS)["index"]
+    assert len(snapshots) == len(DAYS)
+    assert snapshots[8] == {"symbol": "RUT", "day": "2023-12-28", "close": 105, "ath": 106,
+                            "ath_day": "2023-12-27", "pct_from_ath": pytest.approx(105 / 106 - 1),
+                            "ytd_change": None}
+    assert snapshots[12] == {"symbol": "RUT", "day": "2024-01-03", "close": 103, "ath": 107.5,
+                             "ath_day": "2024-01-02",
+                             "pct_from_ath": pytest.approx(103 / 107.5 - 1),
+                             "ytd_change": pytest.approx(103 / 104 - 1)}
+
+
+@pytest.mark.parametrize(("min_days", "expected"), [
+    (1, ["2023-12-19", "2023-12-20", "2023-12-22", "2023-12-25", "2023-12-26", "2023-12-28",
+         "2023-12-29", "2024-01-01", "2024-01-02", "2024-01-04", "2024-01-05"]),
+    (3, ["2023-12-26", "2024-01-01", "2024-01-02"]),
+    (4, ["2024-01-02"]),
+    (5, []),
+])
+def test_streak_signals_from_min_days_on_every_extension(min_days: int,
+                                                         expected: list[str]) -> None:
+    assert days_of(run(in_order(), streak_min_days=min_days)["signals"],
+                   "outperformance_streak") == expected
+
+
+def test_streak_signals_and_snapshots_content() -> None:
+    out = run(in_order())
+    streaks = [s for s in out["signals"] if s["type"] == "outperformance_streak"]
+    assert [(s["value"], s["evidence"]["longest_since"], s["evidence"]["longest_since_length"])
+            for s in streaks] == [(3, None, None), (3, "2023-12-26", 3), (4, None, None)]
+    first, second = streaks[0], streaks[1]
+    assert first["message"] == ("RUT has beaten SPX for 3 trading days in a row (2023-12-26), "
+                                "the longest since the data begins (2023-12-18).")
+    assert second["message"] == ("RUT has beaten SPX for 3 trading days in a row (2024-01-01), "
+                                 "the longest streak since 2023-12-26.")
+    assert second["id"] == signal_id("outperformance_streak", "RUT/SPX", iso(DAYS[10]))
+    assert (second["subject"], second["severity"]) == ("RUT/SPX", "notice")
+    returns = {"index_return": pytest.approx(107 / 104 - 1),
+               "benchmark_return": pytest.approx(107 / 104 - 1.01),
+               "relative_return": pytest.approx(0.01)}
+    assert second["evidence"] == {"streak": 3, "min_days": 3, "longest_since": "2023-12-26",
+                                  "longest_since_length": 3, **returns}
+    assert len(out["streak"]) == len(BEATS)
+    assert [s["streak"] for s in out["streak"]] == [1, 2, 0, 1, 2, 3, 0, 1, 2, 3, 4, 0, 1, 2, 0]
+    assert out["streak"][9] == {"subject": "RUT/SPX", "day": "2024-01-01", "streak": 3,
+                                "longest_since": "2023-12-26", **returns}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_arrival_order_of_index_and_benchmark_does_not_matter(seed: int) -> None:
+    roles = ["anchor"] * len(DAYS) + ["other"] * len(DAYS)
+    random.Random(seed).shuffle(roles)
+    ia, io = iter(RUT_EVENTS), iter(SPX_EVENTS)
+    shuffled = [next(ia) if role == "anchor" else next(io) for role in roles]
+    assert run(shuffled) == run(in_order())

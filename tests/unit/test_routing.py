@@ -1,0 +1,95 @@
+"""route(): which pair-owning agents an input event reaches, with which role."""
+
+from __future__ import annotations
+
+from calendar import timegm
+
+import pytest
+
+from altseason.config import SignalSettings
+from altseason.errors import SchemaError
+from schemas.records import CryptoTick, IndexQuote, MarketCap
+from streams.routing import route
+
+CONFIG = SignalSettings()
+Routed = tuple[str, str, str, str, float]  # kind, pair, series, role, value
+T = "2024-03-04T21:00:00.000Z"
+T_MS = timegm((2024, 3, 4, 21, 0, 0)) * 1000
+
+
+def quote(symbol: str, event_time: str = T, price: float = 2075.5) -> bytes:
+    return IndexQuote(symbol=symbol, event_time=event_time, price=price, source="test").dumps()
+
+
+def cap(asset: str) -> bytes:
+    return MarketCap(asset=asset, event_time=T, market_cap=2.4e12, source="test").dumps()
+
+
+def tick(exchange: str, symbol: str) -> bytes:
+    return CryptoTick(exchange=exchange, symbol=symbol, event_time=T, price=67000.5, amount=0.1,
+                      side="buy", trade_id="1").dumps()
+
+
+def routed(topic: str, raw: bytes, config: SignalSettings = CONFIG) -> list[Routed]:
+    """(kind, pair, series, role, value) of every routed point; checks its time fields."""
+    out = []
+    for kind, point in route(topic, raw, config):
+        assert (point.event_time, point.t_ms) == (T, T_MS)
+        out.append((kind, point.pair, point.series, point.role, point.value))
+    return out
+
+
+@pytest.mark.parametrize(("topic", "raw", "expected"), [
+    ("index-quotes", quote("RUT"), [("correlation", "RUT~TOTAL", "RUT", "anchor", 2075.5),
+                                    ("correlation", "RUT~BTC", "RUT", "anchor", 2075.5),
+                                    ("regime", "RUT/SPX", "RUT", "anchor", 2075.5)]),
+    ("index-quotes", quote("SPX"), [("regime", "RUT/SPX", "SPX", "other", 2075.5)]),
+    ("index-quotes", quote("IWM"), []),
+    ("market-caps", cap("TOTAL"), [("correlation", "RUT~TOTAL", "TOTAL", "other", 2.4e12)]),
+    ("market-caps", cap("BTC"), []),
+    ("ticks", tick("replay", "BTC/USD"), [("correlation", "RUT~BTC", "BTC", "other", 67000.5)]),
+    ("ticks", tick("binance", "BTC/USD"), []),
+    ("ticks", tick("replay", "ETH/USD"), []),
+], ids=["RUT", "SPX", "IWM", "TOTAL", "BTC-mcap", "replay-BTC", "binance-BTC", "replay-ETH"])
+def test_default_routes(topic: str, raw: bytes, expected: list[Routed]) -> None:
+    assert routed(topic, raw) == expected
+
+
+def test_routes_follow_the_configuration() -> None:
+    config = SignalSettings(correlation_pairs=("SPX~ETH", "IWM~BTC"), reference_exchange="kraken",
+                            regime_index="IWM", regime_benchmark="SPY")
+    assert routed("ticks", tick("kraken", "ETH/USDT"), config) == [
+        ("correlation", "SPX~ETH", "ETH", "other", 67000.5)]
+    assert routed("ticks", tick("replay", "BTC/USD"), config) == []
+    assert routed("index-quotes", quote("IWM"), config) == [
+        ("correlation", "IWM~BTC", "IWM", "anchor", 2075.5),
+        ("regime", "IWM/SPY", "IWM", "anchor", 2075.5)]
+    assert routed("index-quotes", quote("RUT"), config) == []
+
+
+@pytest.mark.parametrize(("topic", "raw", "message"), [
+    ("index-quotes", quote("NDX"), "unknown index symbol 'NDX' (known: RUT, SPX, IWM, SPY)"),
+    ("index-quotes", b"{", "malformed JSON"),
+    ("ticks", None, "empty message (no value)"),
+    ("netflows", b"{}", "no route for topic 'netflows'"),
+])
+def test_rejected_events_raise_schema_error(topic: str, raw: bytes | None, message: str) -> None:
+    with pytest.raises(SchemaError) as info:
+        route(topic, raw, CONFIG)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("event_time", "t_ms"), [
+    ("2024-03-04T21:00:00.000Z", T_MS),
+    ("2024-03-04T21:00:00+00:00", T_MS),
+    ("2024-12-31T23:59:59.999Z", timegm((2024, 12, 31, 23, 59, 59)) * 1000 + 999),
+    ("2000-01-01T00:00:00.001Z", 946684800001),
+])
+def test_t_ms_is_the_epoch_milliseconds_of_the_event_time(event_time: str, t_ms: int) -> None:
+    [(_, point)] = route("index-quotes", quote("SPX", event_time), CONFIG)
+    assert (point.event_time, point.t_ms) == (event_time, t_ms)
+
+
+def test_crypto_tick_never_feeds_an_index_series() -> None:
+    config = SignalSettings(reference_exchange="bybit")
+    assert routed("ticks", tick("bybit", "SPX/USDT"), config) == []
