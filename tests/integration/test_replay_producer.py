@@ -69,4 +69,19 @@ def test_run_command_prints_signals_and_a_summary(namespace: Namespace,
     streaks = [line for line in lines if "outperformance_streak" in line]
     assert any("RUT has beaten SPX for 14 trading days in a row (2026-01-22)" in line
                for line in streaks), result.stdout
-    assert any(line.startswith("replayed ") and "signals" in line for line in lines)
+    summary = next(line for line in lines if line.startswith("replayed "))
+    printed = [line for line in lines if line[:4].isdigit()]
+
+    # `signals tail --from-beginning` prints the same signals again, read from the topic
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "altseason", "signals", "tail", "--from-beginning"],
+        env={**os.environ, **namespace.env}, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert tail.stdout is not None
+        tailed = [tail.stdout.readline().rstrip("\n") for _ in printed]
+    finally:
+        tail.terminate()
+        tail.wait(10)
+    assert sorted(tailed) == sorted(printed)
+    assert f"; {len(printed)} signals (" in summary
