@@ -115,7 +115,8 @@ def ensure_kafka_jars(libs: Path | None = None) -> Path:
         if marker.exists():
             return libs
         libs.mkdir(parents=True, exist_ok=True)
-        cmd = [mvn, "-q", "-B", "-f", str(_POM), f"-DoutputDirectory={libs}"]
+        cmd = [mvn, "-q", "-B", "-f", str(_POM), f"-DoutputDirectory={libs}",
+               f"-Dkafka.version={KAFKA_VERSION}"]
         done = subprocess.run(cmd, stdout=PIPE, stderr=STDOUT, text=True, stdin=DEVNULL)
         if done.returncode != 0:
             raise StackError(
