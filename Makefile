@@ -50,6 +50,10 @@ stack-down: install
 schemas: install
 	$(BIN)/altseason schemas generate
 
+## bench: benchmarks, each printing ratios measured side by side in one run
+bench: install
+	$(BIN)/python bench/rolling_correlation.py
+
 clean:
 	-$(BIN)/altseason stack down --purge
 	rm -rf $(VENV) .stack .mypy_cache .ruff_cache
