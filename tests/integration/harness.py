@@ -11,9 +11,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 from altseason.config import Settings
-from altseason.kafka_admin import group_lag, topic_partitions
+from altseason.kafka_admin import topic_partitions
 from altseason.run import start_worker, wait_until_processed
-from schemas.topics import INPUT_TOPICS
 
 
 def free_port() -> int:
@@ -35,10 +34,6 @@ class Namespace:
 
     async def processed(self, worker: subprocess.Popen[bytes], timeout_s: float = 240) -> None:
         await wait_until_processed(self.settings, worker, self.workdir / "worker.log", timeout_s)
-
-    async def lag(self) -> int:
-        return await group_lag(self.settings, self.settings.app_id,
-                               [self.settings.topic(t) for t in INPUT_TOPICS])
 
 
 async def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[bytes]:
