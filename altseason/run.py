@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TextIO
 
 import redis.asyncio as redis
 
@@ -90,7 +91,7 @@ async def wait_until_processed(settings: Settings, worker: subprocess.Popen[byte
 async def run_replay(settings: Settings, data_dir: Path, *, since: date | None = None,
                      until: date | None = None, speed: float = 0.0, follow: bool = False,
                      progress: bool = True, timeout_s: float = 600,
-                     log_path: Path | None = None, out=sys.stdout) -> RunResult:
+                     log_path: Path | None = None, out: TextIO = sys.stdout) -> RunResult:
     """Replay ``data_dir`` through a fresh worker; print each signal; return what happened."""
     result = RunResult()
     log_path = log_path or Path(settings.datadir).parent / "worker.log"
@@ -143,7 +144,7 @@ async def dead_letter_total(settings: Settings) -> int:
     return sum(int(v) for v in counts.values())
 
 
-def print_summary(result: RunResult, settings: Settings, out) -> None:
+def print_summary(result: RunResult, settings: Settings, out: TextIO) -> None:
     by_type = Counter(s.type for s in result.signals)
     print(f"\nreplayed {result.events} events; {len(result.signals)} signals "
           f"({', '.join(f'{t}: {n}' for t, n in sorted(by_type.items())) or 'none'}); "
