@@ -1,0 +1,265 @@
+"""Long/short account ratio views: the altcoin cross-section and per-series crowding (pure, no I/O).
+
+``cross_section`` tests the analysts' pattern "as market cap decreases, long bias increases":
+a positive Spearman correlation of ratio against market-cap rank (1 = largest) and a positive
+slope of ``ln(ratio)`` on rank. ``RatioHistory`` flags crowding in one (exchange, symbol,
+variant) series by the z-score of each new ratio against the window of ratios before it.
+
+``RatioHistory`` keeps the window's mean and sum of squared deviations ``M2`` with Welford's
+add and remove steps (the same as in ``streams.rolling``)::
+
+    add x:     n' = n + 1;  m' = m + (x - m) / n';  M2' = M2 + (x - m) * (x - m')
+    remove x:  n' = n - 1;  m' = m - (x - m) / n';  M2' = M2 - (x - m') * (x - m)
+
+and recomputes both exactly from the buffer (``math.fsum``) every ``reanchor_every`` updates,
+so rounding drift from the removals cannot accumulate and the amortised cost stays O(1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from altseason.errors import EventOrderError
+from streams.rolling import pearson
+
+
+@dataclass(frozen=True)
+class CoinRatio:
+    """One coin's long/short ratio and its market-cap rank (1 = largest)."""
+
+    symbol: str
+    rank: int
+    ratio: float
+
+
+@dataclass(frozen=True)
+class CrossSection:
+    """Long bias of the altcoins against their market-cap rank."""
+
+    #: altcoins used (not excluded, finite ratio > 0)
+    n: int
+    #: fraction of them with ratio > 1 (more long than short accounts)
+    share_long: float
+    #: Spearman correlation of ratio vs rank (> 0: smaller caps are more long);
+    #: NaN below 3 coins or when ratio or rank is constant
+    spearman: float
+    #: least-squares ``ln(ratio) = intercept + slope * rank``; NaN below 2 distinct ranks
+    slope: float
+    intercept: float
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties getting the average of the ranks they span (as scipy's rankdata)."""
+    a = np.asarray(values, dtype=np.float64)
+    order = np.argsort(a, kind="mergesort")
+    sorted_a = a[order]
+    # start index of each run of equal values, plus the end
+    bounds = np.flatnonzero(np.concatenate(([True], sorted_a[1:] != sorted_a[:-1], [True])))
+    starts, ends = bounds[:-1], bounds[1:]
+    run_ranks = (starts + ends + 1) / 2.0  # mean of the 1-based ranks starts+1 .. ends
+    ranks = np.empty(a.size, dtype=np.float64)
+    ranks[order] = np.repeat(run_ranks, ends - starts)
+    return ranks
+
+
+def cross_section(
+    coins: Sequence[CoinRatio], exclude: Collection[str] = ("BTC", "ETH")
+) -> CrossSection | None:
+    """Cross-section of the altcoins' ratios; None when no coin qualifies.
+
+    Coins in ``exclude`` (exact symbols) and coins without a finite ratio > 0 (a missing or
+    broken feed) are skipped. ValueError for a rank below 1 or a symbol given twice.
+    """
+    seen: set[str] = set()
+    ranks: list[float] = []
+    ratios: list[float] = []
+    for coin in coins:
+        if coin.symbol in seen:
+            raise ValueError(f"symbol {coin.symbol!r} appears twice in the cross-section")
+        seen.add(coin.symbol)
+        if isinstance(coin.rank, bool) or not isinstance(coin.rank, int) or coin.rank < 1:
+            raise ValueError(f"rank of {coin.symbol!r} must be an int >= 1, got {coin.rank!r}")
+        ratio = float(coin.ratio)
+        if coin.symbol in exclude or not (math.isfinite(ratio) and ratio > 0):
+            continue
+        ranks.append(float(coin.rank))
+        ratios.append(ratio)
+    n = len(ratios)
+    if n == 0:
+        return None
+    x = np.array(ranks)
+    r = np.array(ratios)
+    share_long = float(np.count_nonzero(r > 1.0)) / n
+    spearman = pearson(average_ranks(r), average_ranks(x)) if n >= 3 else math.nan
+    slope = intercept = math.nan
+    if np.any(x != x[0]):
+        y = np.log(r)
+        dx = x - x.mean()
+        slope = float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
+        intercept = float(y.mean() - slope * x.mean())
+    return CrossSection(
+        n=n, share_long=share_long, spearman=spearman, slope=slope, intercept=intercept
+    )
+
+
+class RatioHistory:
+    """Z-score of each new ratio of one (exchange, symbol, variant) series vs its recent past.
+
+    The past is the last ``window`` ratios before the new one; the standard deviation is the
+    sample one (ddof 1, as pandas' ``rolling().std()``).
+    """
+
+    def __init__(
+        self, window: int, min_periods: int | None = None, reanchor_every: int | None = None
+    ) -> None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+            raise ValueError(f"window must be an int >= 2, got {window!r}")
+        if min_periods is None:
+            min_periods = window
+        if not 2 <= min_periods <= window:
+            raise ValueError(f"min_periods must be in 2..window ({window}), got {min_periods}")
+        if reanchor_every is None:
+            reanchor_every = window
+        if reanchor_every < 1:
+            raise ValueError(f"reanchor_every must be >= 1, got {reanchor_every}")
+        self._window = window
+        self._min_periods = min_periods
+        self._reanchor_every = reanchor_every
+        self._values: deque[float] = deque()
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._since_anchor = 0
+        # length of the run of equal values ending at the newest one: the window is constant
+        # (std exactly 0) iff the run covers it, which rounding in M2 could otherwise hide
+        self._run = 0
+        self.last_t_ms: int | None = None
+
+    @property
+    def window(self) -> int:
+        return self._window
+
+    @property
+    def min_periods(self) -> int:
+        return self._min_periods
+
+    @property
+    def n(self) -> int:
+        """Ratios currently in the window."""
+        return len(self._values)
+
+    @property
+    def mean(self) -> float | None:
+        return self._mean if self._values else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation of the window; None below 2 ratios."""
+        n = len(self._values)
+        if n < 2:
+            return None
+        if self._run >= n:
+            return 0.0
+        return math.sqrt(max(self._m2, 0.0) / (n - 1))
+
+    def zscore(self, ratio: float) -> float | None:
+        """Z-score of ``ratio`` against the current window, without adding it.
+
+        None below min_periods, NaN when the window is constant.
+        """
+        if len(self._values) < self._min_periods:
+            return None
+        std = self.std
+        if not std:
+            return math.nan
+        return (float(ratio) - self._mean) / std
+
+    def update(self, t_ms: int, ratio: float) -> float | None:
+        """Z-score of the new ratio against the window before it, then add it to the window.
+
+        EventOrderError for a t_ms not after the last one, ValueError for a ratio that is not
+        finite and >= 0; the state is unchanged then.
+        """
+        if self.last_t_ms is not None and t_ms <= self.last_t_ms:
+            relation = "a duplicate of" if t_ms == self.last_t_ms else "older than"
+            raise EventOrderError(
+                f"long/short ratio at t_ms={t_ms} is {relation} the last one applied "
+                f"(t_ms={self.last_t_ms}); ratios must arrive in time order per series, so "
+                "drop it (dead-letter) or replay the series from the start"
+            )
+        ratio = float(ratio)
+        if not (math.isfinite(ratio) and ratio >= 0):
+            raise ValueError(f"long/short ratio at t_ms={t_ms} must be finite and >= 0: {ratio!r}")
+        z = self.zscore(ratio)
+        self.last_t_ms = t_ms
+        if len(self._values) == self._window:
+            self._remove_oldest()
+        self._add(ratio)
+        self._since_anchor += 1
+        if self._since_anchor >= self._reanchor_every:
+            self._reanchor()
+        return z
+
+    def _add(self, x: float) -> None:
+        same = bool(self._values) and x == self._values[-1]
+        self._run = min(self._run + 1, self._window) if same else 1
+        self._values.append(x)
+        n = len(self._values)
+        d = x - self._mean
+        self._mean += d / n
+        self._m2 += d * (x - self._mean)
+
+    def _remove_oldest(self) -> None:
+        x = self._values.popleft()
+        n = len(self._values)  # count after the removal
+        if n == 0:
+            self._mean = self._m2 = 0.0
+            return
+        mean = self._mean - (x - self._mean) / n
+        self._m2 -= (x - mean) * (x - self._mean)
+        self._mean = mean
+
+    def _reanchor(self) -> None:
+        """Recompute mean and M2 exactly from the buffer."""
+        self._since_anchor = 0
+        n = len(self._values)
+        if n == 0:
+            return
+        self._mean = math.fsum(self._values) / n
+        self._m2 = math.fsum((x - self._mean) ** 2 for x in self._values)
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-serialisable state; ``from_state`` continues bit-for-bit from it."""
+        return {
+            "window": self._window,
+            "min_periods": self._min_periods,
+            "reanchor_every": self._reanchor_every,
+            "values": list(self._values),
+            "mean": self._mean,
+            "m2": self._m2,
+            "since_anchor": self._since_anchor,
+            "run": self._run,
+            "last_t_ms": self.last_t_ms,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RatioHistory:
+        rh = cls(int(state["window"]), int(state["min_periods"]), int(state["reanchor_every"]))
+        values = [float(v) for v in state["values"]]
+        if len(values) > rh._window:
+            raise ValueError(
+                f"ratio history state has {len(values)} values for window {rh._window}"
+            )
+        rh._values = deque(values)
+        rh._mean = float(state["mean"])
+        rh._m2 = float(state["m2"])
+        rh._since_anchor = int(state["since_anchor"])
+        rh._run = int(state["run"])
+        last = state["last_t_ms"]
+        rh.last_t_ms = int(last) if last is not None else None
+        return rh
