@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the stack's own servers: with these set, `stack down` would take them for external ones
+LOCAL := env -u KAFKA_BOOTSTRAP_SERVERS -u REDIS_URL
 
 .PHONY: install test test-unit lint run stack-up stack-down schemas bench clean
 
@@ -25,7 +27,7 @@ test: lint
 	$(BIN)/altseason stack up >/dev/null || exit 1; \
 	set -a; eval "$$($(BIN)/altseason stack status --env)"; set +a; \
 	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
-	[ -n "$$was_up" ] || $(BIN)/altseason stack down; \
+	[ -n "$$was_up" ] || $(LOCAL) $(BIN)/altseason stack down; \
 	exit $$rc
 
 ## test-unit: the pure tests, no broker needed
@@ -38,7 +40,7 @@ run: install
 	$(BIN)/altseason stack up >/dev/null
 	@set -a; eval "$$($(BIN)/altseason stack status --env)"; set +a; \
 	$(BIN)/altseason run --replay data/replay $(RUN_ARGS); rc=$$?; \
-	$(BIN)/altseason stack down; exit $$rc
+	$(LOCAL) $(BIN)/altseason stack down; exit $$rc
 
 stack-up: install
 	$(BIN)/altseason stack up
