@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from altseason.errors import EventOrderError
-from streams.rolling import pearson
+from streams.rolling import pearson, window_params
 
 
 @dataclass(frozen=True)
@@ -118,19 +118,9 @@ class RatioHistory:
     def __init__(
         self, window: int, min_periods: int | None = None, reanchor_every: int | None = None
     ) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
-            raise ValueError(f"window must be an int >= 2, got {window!r}")
-        if min_periods is None:
-            min_periods = window
-        if not 2 <= min_periods <= window:
-            raise ValueError(f"min_periods must be in 2..window ({window}), got {min_periods}")
-        if reanchor_every is None:
-            reanchor_every = window
-        if reanchor_every < 1:
-            raise ValueError(f"reanchor_every must be >= 1, got {reanchor_every}")
-        self._window = window
-        self._min_periods = min_periods
-        self._reanchor_every = reanchor_every
+        self._window, self._min_periods, self._reanchor_every = window_params(
+            window, min_periods, reanchor_every, least_periods=2
+        )
         self._values: deque[float] = deque()
         self._mean = 0.0
         self._m2 = 0.0

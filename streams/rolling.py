@@ -67,25 +67,35 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return min(1.0, max(-1.0, r))
 
 
+def window_params(
+    window: int, min_periods: int | None, reanchor_every: int | None, least_periods: int
+) -> tuple[int, int, int]:
+    """Validated (window, min_periods, reanchor_every) of a rolling estimator; both default to
+    the window. ``least_periods`` is the smallest min_periods that defines the statistic."""
+    if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+        raise ValueError(f"window must be an int >= 2, got {window!r}")
+    if min_periods is None:
+        min_periods = window
+    if not least_periods <= min_periods <= window:
+        raise ValueError(
+            f"min_periods must be in {least_periods}..window ({window}), got {min_periods}"
+        )
+    if reanchor_every is None:
+        reanchor_every = window
+    if reanchor_every < 1:
+        raise ValueError(f"reanchor_every must be >= 1, got {reanchor_every}")
+    return window, min_periods, reanchor_every
+
+
 class RollingCorrelation:
     """Pearson correlation and beta of the last ``window`` (x, y) pairs, updated in O(1)."""
 
     def __init__(
         self, window: int, min_periods: int | None = None, reanchor_every: int | None = None
     ) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
-            raise ValueError(f"window must be an int >= 2, got {window!r}")
-        if min_periods is None:
-            min_periods = window
-        if not 1 <= min_periods <= window:
-            raise ValueError(f"min_periods must be in 1..window ({window}), got {min_periods}")
-        if reanchor_every is None:
-            reanchor_every = window
-        if reanchor_every < 1:
-            raise ValueError(f"reanchor_every must be >= 1, got {reanchor_every}")
-        self._window = window
-        self._min_periods = min_periods
-        self._reanchor_every = reanchor_every
+        self._window, self._min_periods, self._reanchor_every = window_params(
+            window, min_periods, reanchor_every, least_periods=1
+        )
         self._xs: deque[float] = deque()
         self._ys: deque[float] = deque()
         self._kx = 0.0  # shifts
