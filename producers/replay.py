@@ -2,8 +2,11 @@
 
 Each file becomes the events a live source would send: index closes become ``IndexQuote``
 events stamped at the 16:00 New York close, CoinGecko snapshots become ``MarketCap`` events at
-their snapshot time, and daily BTC-USD closes become one ``CryptoTick`` per day (exchange
-``replay``, trade id = the date) stamped at the close of the UTC day (23:59:59.999).
+their snapshot time, CoinMarketCap's global metrics become the altcoin market cap ``TOTAL3``
+(total minus BTC and ETH, from its dominance figures) at its ``last_updated`` time, daily
+BTC-USD and ETH-USD closes become one ``CryptoTick`` per day (exchange ``replay``, trade id =
+the date) stamped at the close of the UTC day (23:59:59.999), and the long/short ratio files
+become ``LongShortRatio`` events at their period's timestamp.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import csv
 import heapq
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -25,8 +28,8 @@ from tqdm import tqdm
 
 from altseason.config import Settings
 from altseason.errors import ConfigError
-from schemas.decode import iso_utc
-from schemas.records import CryptoTick, Event, IndexQuote, MarketCap
+from schemas.decode import iso_utc, parse_utc
+from schemas.records import CryptoTick, Event, IndexQuote, LongShortRatio, MarketCap
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -96,21 +99,72 @@ def daily_close_ticks(path: Path, symbol: str, since: date | None = None,
             yield ReplayEvent(int(moment.timestamp() * 1000), "ticks", f"replay:{symbol}", tick)
 
 
+def altcoin_market_caps(path: Path, source: str, since: date | None = None,
+                        until: date | None = None) -> Iterator[ReplayEvent]:
+    """CoinMarketCap global metrics as ``TOTAL3``: total x (1 - BTC and ETH dominance)."""
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            moment = parse_utc(row["last_updated"])
+            if not _in_range(moment.date(), since, until):
+                continue
+            dominance = (float(row["btc_dominance"]) + float(row["eth_dominance"])) / 100
+            cap = MarketCap(asset="TOTAL3", event_time=iso_utc(moment),
+                            market_cap=float(row["total_market_cap"]) * (1 - dominance),
+                            source=source)
+            yield ReplayEvent(int(moment.timestamp() * 1000), "market-caps", "TOTAL3", cap)
+
+
+def long_short_ratios(path: Path, exchange: str, symbol: str, period: str,
+                      since: date | None = None,
+                      until: date | None = None) -> Iterator[ReplayEvent]:
+    """Global account long/short ratios: Binance's export (longAccount, shortAccount,
+    longShortRatio, timestamp in UTC) or OKX's (ts epoch ms, ratio)."""
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if "ts" in row:
+                moment = datetime.fromtimestamp(int(row["ts"]) / 1000, UTC)
+                ratio = float(row["ratio"])
+                long_share = ratio / (1 + ratio)
+                short_share = 1 - long_share
+            else:
+                moment = datetime.fromisoformat(row["timestamp"]).replace(tzinfo=UTC)
+                ratio = float(row["longShortRatio"])
+                long_share, short_share = float(row["longAccount"]), float(row["shortAccount"])
+            if not _in_range(moment.date(), since, until):
+                continue
+            event = LongShortRatio(exchange=exchange, symbol=symbol, event_time=iso_utc(moment),
+                                   period=period, variant="global_account",
+                                   long_share=long_share, short_share=short_share, ratio=ratio)
+            yield ReplayEvent(int(moment.timestamp() * 1000), "long-short-ratios",
+                              f"{exchange}:{symbol}", event)
+
+
+#: bundled files and how each becomes events (every file must be there)
+Reader = Callable[[Path, date | None, date | None], Iterator[ReplayEvent]]
+REPLAY_FILES: dict[str, Reader] = {
+    "russell2000_rut.csv": lambda p, s, u: index_quotes(p, "RUT", "replay:yahoo ^RUT", s, u),
+    "sp500_gspc.csv": lambda p, s, u: index_quotes(p, "SPX", "replay:yahoo ^GSPC", s, u),
+    "crypto_total_mcap_coingecko.csv": lambda p, s, u: total_market_caps(
+        p, "replay:coingecko", s, u),
+    "crypto_global_metrics_coinmarketcap.csv": lambda p, s, u: altcoin_market_caps(
+        p, "replay:coinmarketcap total-btc-eth", s, u),
+    "btc_usd.csv": lambda p, s, u: daily_close_ticks(p, "BTC/USD", s, u),
+    "eth_usd.csv": lambda p, s, u: daily_close_ticks(p, "ETH/USD", s, u),
+    "binance_btcusdt_global_long_short_30m.csv": lambda p, s, u: long_short_ratios(
+        p, "binanceusdm", "BTC/USDT:USDT", "30m", s, u),
+    "okx_sol_usdt_swap_long_short_1h.csv": lambda p, s, u: long_short_ratios(
+        p, "okx", "SOL/USDT:USDT", "1h", s, u),
+}
+
+
 def load_replay(data_dir: Path, since: date | None = None,
                 until: date | None = None) -> list[ReplayEvent]:
     """Every bundled series merged in event-time order (ties: by topic, then key)."""
-    files = {
-        "russell2000_rut.csv": lambda p: index_quotes(p, "RUT", "replay:yahoo ^RUT", since, until),
-        "sp500_gspc.csv": lambda p: index_quotes(p, "SPX", "replay:yahoo ^GSPC", since, until),
-        "crypto_total_mcap_coingecko.csv": lambda p: total_market_caps(
-            p, "replay:coingecko", since, until),
-        "btc_usd.csv": lambda p: daily_close_ticks(p, "BTC/USD", since, until),
-    }
-    missing = [name for name in files if not (data_dir / name).is_file()]
+    missing = [name for name in REPLAY_FILES if not (data_dir / name).is_file()]
     if missing:
         raise ConfigError(f"replay directory {data_dir} lacks {', '.join(missing)}")
-    streams = [sorted(reader(data_dir / name), key=lambda e: e.t_ms)
-               for name, reader in files.items()]
+    streams = [sorted(reader(data_dir / name, since, until), key=lambda e: e.t_ms)
+               for name, reader in REPLAY_FILES.items()]
     return list(heapq.merge(*streams, key=lambda e: (e.t_ms, e.topic, e.key)))
 
 

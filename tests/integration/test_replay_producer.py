@@ -43,6 +43,9 @@ async def test_replay_sends_every_row_once_in_order(namespace: Namespace,
     assert len(rut) == rows_between(replay_dir / "russell2000_rut.csv", SINCE, UNTIL)
     assert len([q for q in quotes if q.symbol == "SPX"]) == rows_between(
         replay_dir / "sp500_gspc.csv", SINCE, UNTIL)
+    assert len([t for t in ticks if t.symbol == "ETH/USD"]) == rows_between(
+        replay_dir / "eth_usd.csv", SINCE, UNTIL)
+    ticks = [t for t in ticks if t.symbol == "BTC/USD"]
     assert len(ticks) == rows_between(replay_dir / "btc_usd.csv", SINCE, UNTIL) == 90
     assert len(caps) == 90 and all(c.asset == "TOTAL" for c in caps)
     # one key per series, so each series is on one partition, in event-time order

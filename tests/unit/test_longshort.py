@@ -14,7 +14,7 @@ from scipy import stats
 from altseason.errors import EventOrderError
 from streams.longshort import CoinRatio, CrossSection, RatioHistory, average_ranks, cross_section
 
-DERIVATIVES = Path(__file__).resolve().parents[2] / "data" / "derivatives"
+DERIVATIVES = Path(__file__).resolve().parents[2] / "data" / "replay"
 BINANCE_30M = DERIVATIVES / "binance_btcusdt_global_long_short_30m.csv"
 
 
