@@ -6,13 +6,16 @@ slope of ``ln(ratio)`` on rank. ``RatioHistory`` flags crowding in one (exchange
 variant) series by the z-score of each new ratio against the window of ratios before it.
 
 ``RatioHistory`` keeps the window's mean and sum of squared deviations ``M2`` with Welford's
-add and remove steps (the same as in ``streams.rolling``)::
+add and remove steps (the same as in ``streams.rolling``), on values ``x = ratio - k`` shifted
+by a constant taken inside the window, so a large offset costs no precision::
 
     add x:     n' = n + 1;  m' = m + (x - m) / n';  M2' = M2 + (x - m) * (x - m')
     remove x:  n' = n - 1;  m' = m - (x - m) / n';  M2' = M2 - (x - m') * (x - m)
 
-and recomputes both exactly from the buffer (``math.fsum``) every ``reanchor_every`` updates,
-so rounding drift from the removals cannot accumulate and the amortised cost stays O(1).
+and recomputes shift, mean and M2 exactly from the buffer (``math.fsum``) every
+``reanchor_every`` updates, and at once when M2 falls below ``CANCELLATION_RATIO`` of its peak
+since then (large values have left, M2 is mostly rounding residue), so rounding drift from the
+removals cannot accumulate and the amortised cost stays O(1).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from altseason.errors import EventOrderError
-from streams.rolling import pearson, window_params
+from schemas.records import Signal
+from streams.rolling import CANCELLATION_RATIO, pearson, window_params
+from streams.signals import make_signal
 
 
 @dataclass(frozen=True)
@@ -122,8 +127,10 @@ class RatioHistory:
             window, min_periods, reanchor_every, least_periods=2
         )
         self._values: deque[float] = deque()
-        self._mean = 0.0
+        self._shift = 0.0
+        self._mean = 0.0  # of the shifted values
         self._m2 = 0.0
+        self._m2_peak = 0.0  # largest M2 since the last re-anchor
         self._since_anchor = 0
         # length of the run of equal values ending at the newest one: the window is constant
         # (std exactly 0) iff the run covers it, which rounding in M2 could otherwise hide
@@ -145,7 +152,7 @@ class RatioHistory:
 
     @property
     def mean(self) -> float | None:
-        return self._mean if self._values else None
+        return self._shift + self._mean if self._values else None
 
     @property
     def std(self) -> float | None:
@@ -167,7 +174,7 @@ class RatioHistory:
         std = self.std
         if not std:
             return math.nan
-        return (float(ratio) - self._mean) / std
+        return ((float(ratio) - self._shift) - self._mean) / std
 
     def update(self, t_ms: int, ratio: float) -> float | None:
         """Z-score of the new ratio against the window before it, then add it to the window.
@@ -191,18 +198,27 @@ class RatioHistory:
             self._remove_oldest()
         self._add(ratio)
         self._since_anchor += 1
-        if self._since_anchor >= self._reanchor_every:
+        if (
+            self._since_anchor >= self._reanchor_every
+            or self._m2 < self._m2_peak * CANCELLATION_RATIO
+        ):
             self._reanchor()
         return z
 
     def _add(self, x: float) -> None:
+        if not self._values:
+            # shift by the first value so a large offset never enters the sums
+            self._shift = x
+            self._mean = self._m2 = self._m2_peak = 0.0
         same = bool(self._values) and x == self._values[-1]
         self._run = min(self._run + 1, self._window) if same else 1
         self._values.append(x)
         n = len(self._values)
-        d = x - self._mean
+        u = x - self._shift
+        d = u - self._mean
         self._mean += d / n
-        self._m2 += d * (x - self._mean)
+        self._m2 += d * (u - self._mean)
+        self._m2_peak = max(self._m2_peak, self._m2)
 
     def _remove_oldest(self) -> None:
         x = self._values.popleft()
@@ -210,18 +226,22 @@ class RatioHistory:
         if n == 0:
             self._mean = self._m2 = 0.0
             return
-        mean = self._mean - (x - self._mean) / n
-        self._m2 -= (x - mean) * (x - self._mean)
+        u = x - self._shift
+        mean = self._mean - (u - self._mean) / n
+        self._m2 -= (u - mean) * (u - self._mean)
         self._mean = mean
 
     def _reanchor(self) -> None:
-        """Recompute mean and M2 exactly from the buffer."""
+        """Recompute shift, mean and M2 exactly from the buffer."""
         self._since_anchor = 0
         n = len(self._values)
         if n == 0:
             return
-        self._mean = math.fsum(self._values) / n
-        self._m2 = math.fsum((x - self._mean) ** 2 for x in self._values)
+        self._shift = math.fsum(self._values) / n
+        us = [x - self._shift for x in self._values]
+        self._mean = math.fsum(us) / n
+        self._m2 = math.fsum((u - self._mean) ** 2 for u in us)
+        self._m2_peak = self._m2
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable state; ``from_state`` continues bit-for-bit from it."""
@@ -230,8 +250,10 @@ class RatioHistory:
             "min_periods": self._min_periods,
             "reanchor_every": self._reanchor_every,
             "values": list(self._values),
+            "shift": self._shift,
             "mean": self._mean,
             "m2": self._m2,
+            "m2_peak": self._m2_peak,
             "since_anchor": self._since_anchor,
             "run": self._run,
             "last_t_ms": self.last_t_ms,
@@ -246,10 +268,49 @@ class RatioHistory:
                 f"ratio history state has {len(values)} values for window {rh._window}"
             )
         rh._values = deque(values)
+        # states saved before the shift and peak were kept: unshifted, just re-anchored
+        rh._shift = float(state.get("shift", 0.0))
         rh._mean = float(state["mean"])
         rh._m2 = float(state["m2"])
+        rh._m2_peak = float(state.get("m2_peak", rh._m2))
         rh._since_anchor = int(state["since_anchor"])
         rh._run = int(state["run"])
         last = state["last_t_ms"]
         rh.last_t_ms = int(last) if last is not None else None
         return rh
+
+
+def coin_of(symbol: str) -> str:
+    """The base coin of a ccxt unified symbol: "SOL/USDT:USDT" -> "SOL"."""
+    return symbol.split("/")[0]
+
+
+def long_share_of(ratios: Sequence[float]) -> float | None:
+    """Fraction of ratios above 1 (more long than short); None for none."""
+    return sum(1 for r in ratios if r > 1.0) / len(ratios) if ratios else None
+
+
+def crowding_signal(series: str, event_time: str, ratio: float, z: float, mean: float | None,
+                    window: int, threshold: float, min_ratio: float,
+                    cooldown_hours: float) -> Signal:
+    """``long_crowding``: a ratio far above its own history (z-score) and clearly long."""
+    exchange, symbol, variant = series.split("|")
+    return make_signal(
+        "long_crowding",
+        f"{exchange}:{symbol}:{variant}",
+        event_time,
+        "warning",
+        ratio,
+        f"Long crowding on {exchange} {symbol}: the {variant.replace('_', ' ')} long/short "
+        f"ratio is {ratio:.2f}, {z:.1f} standard deviations above its last {window} readings "
+        f"(mean {mean:.2f}). Crowded longs often precede volatility and long squeezes.",
+        {
+            "ratio": ratio,
+            "zscore": z,
+            "history_mean": mean,
+            "window": window,
+            "zscore_threshold": threshold,
+            "min_ratio": min_ratio,
+            "cooldown_hours": cooldown_hours,
+        },
+    )

@@ -26,6 +26,12 @@ remove the oldest ``(u, v)`` (the same step run backwards)::
 ``reanchor_every`` updates the shift, means and co-moments are recomputed exactly from the
 buffer (two passes, ``math.fsum``), so rounding drift from the removals cannot accumulate and
 the amortised cost stays O(1).
+
+Each removal leaves a rounding residue of about ``eps`` times the co-moment before it. When
+large values leave the window (a volatile stretch followed by a calm one), ``Sxx`` or ``Syy``
+can fall far below the residue of those removals: the correlation would be wrong, even NaN,
+until the next periodic re-anchor. So the update also re-anchors at once when a co-moment falls
+below ``CANCELLATION_RATIO`` of its peak since the last re-anchor.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+
+#: re-anchor when a co-moment (or M2) falls below this fraction of its peak since the last
+#: re-anchor: removals have then cancelled most of its digits (the residue stays below about
+#: window * eps / CANCELLATION_RATIO of the value)
+CANCELLATION_RATIO = 1e-3
 
 
 def log_returns(values: np.ndarray) -> np.ndarray:
@@ -105,6 +116,9 @@ class RollingCorrelation:
         self._sxx = 0.0
         self._syy = 0.0
         self._sxy = 0.0
+        # largest Sxx and Syy since the last re-anchor (see CANCELLATION_RATIO)
+        self._peak_xx = 0.0
+        self._peak_yy = 0.0
         self._since_anchor = 0
         # length of the run of equal values ending at the newest pair: a window is constant
         # (zero variance, exactly) iff the run covers it, which rounding could otherwise hide
@@ -158,7 +172,11 @@ class RollingCorrelation:
             self._remove_oldest()
         self._add(x, y)
         self._since_anchor += 1
-        if self._since_anchor >= self._reanchor_every:
+        if (
+            self._since_anchor >= self._reanchor_every
+            or self._sxx < self._peak_xx * CANCELLATION_RATIO
+            or self._syy < self._peak_yy * CANCELLATION_RATIO
+        ):
             self._reanchor()
         return self.correlation
 
@@ -167,6 +185,7 @@ class RollingCorrelation:
             # shift by the first pair so a large offset never enters the sums
             self._kx, self._ky = x, y
             self._mu = self._mv = self._sxx = self._syy = self._sxy = 0.0
+            self._peak_xx = self._peak_yy = 0.0
         w = self._window
         self._run_x = min(self._run_x + 1, w) if self._xs and x == self._xs[-1] else 1
         self._run_y = min(self._run_y + 1, w) if self._ys and y == self._ys[-1] else 1
@@ -182,6 +201,8 @@ class RollingCorrelation:
         self._sxx += du * (u - self._mu)
         self._syy += dv * (v - self._mv)
         self._sxy += du * (v - self._mv)
+        self._peak_xx = max(self._peak_xx, self._sxx)
+        self._peak_yy = max(self._peak_yy, self._syy)
 
     def _remove_oldest(self) -> None:
         x = self._xs.popleft()
@@ -216,6 +237,7 @@ class RollingCorrelation:
         self._sxx = math.fsum(d * d for d in dus)
         self._syy = math.fsum(d * d for d in dvs)
         self._sxy = math.fsum(a * b for a, b in zip(dus, dvs, strict=True))
+        self._peak_xx, self._peak_yy = self._sxx, self._syy
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable state; ``from_state`` continues bit-for-bit from it."""
@@ -228,6 +250,7 @@ class RollingCorrelation:
             "shift": [self._kx, self._ky],
             "means": [self._mu, self._mv],
             "comoments": [self._sxx, self._syy, self._sxy],
+            "peaks": [self._peak_xx, self._peak_yy],
             "since_anchor": self._since_anchor,
             "runs": [self._run_x, self._run_y],
         }
@@ -246,6 +269,8 @@ class RollingCorrelation:
         rc._kx, rc._ky = (float(v) for v in state["shift"])
         rc._mu, rc._mv = (float(v) for v in state["means"])
         rc._sxx, rc._syy, rc._sxy = (float(v) for v in state["comoments"])
+        # states saved before the peaks were kept: treat them as just re-anchored
+        rc._peak_xx, rc._peak_yy = (float(v) for v in state.get("peaks", [rc._sxx, rc._syy]))
         rc._since_anchor = int(state["since_anchor"])
         rc._run_x, rc._run_y = (int(v) for v in state["runs"])
         return rc

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streams import rolling
 from streams.rolling import RollingCorrelation, log_returns, pearson
 
 REPLAY = Path(__file__).resolve().parents[2] / "data" / "replay"
@@ -170,7 +171,7 @@ def test_naive_sums_would_fail_at_this_offset() -> None:
     assert rc.correlation == pytest.approx(pearson(x, y), rel=1e-12)
 
 
-def test_long_stream_has_no_drift() -> None:
+def test_long_stream_has_no_drift(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(5)
     n, window = 100_000, 90
     # regime changes in scale and offset stress the removal formulas
@@ -186,7 +187,9 @@ def test_long_stream_has_no_drift() -> None:
             assert r == pytest.approx(expected, rel=1e-9, abs=0.0), i
             checked += 1
     assert checked > 100
-    # without re-anchoring the removals do drift: the periodic re-anchor is what keeps it exact
+    # without re-anchoring (periodic or on cancellation) the removals do drift: the re-anchor
+    # is what keeps it exact
+    monkeypatch.setattr(rolling, "CANCELLATION_RATIO", 0.0)
     drifting = RollingCorrelation(window, reanchor_every=10**9)
     worst = 0.0
     for i in range(n):
