@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust import StreamT
 
-from agents.outputs import dead_letter, emit_signal, view
+from agents.outputs import dead_letter, emit_signal, send_component, view
 from altseason.errors import EventOrderError
 from streams.app import app, settings
 from streams.correlation import (
@@ -23,9 +23,12 @@ params = CorrelationParams(
     low=settings.signals.correlation_low,
     high=settings.signals.correlation_high,
     hysteresis=settings.signals.correlation_hysteresis,
+    cooldown_ms=int(settings.signals.correlation_cooldown_days * 24 * HOUR_MS),
+    levels=settings.signals.correlation_levels,
 )
+SCORE_PAIR, SCORE_WINDOW = settings.signals.score_correlation_target
 
-#: pair ("RUT~TOTAL") -> PairCorrelation.to_state()
+#: pair ("RUT~TOTAL") -> PairCorrelation.to_state() and "view", the latest snapshot
 correlation_state = app.Table("correlation-state", default=dict)
 
 
@@ -38,6 +41,8 @@ def snapshot(update: CorrelationUpdate) -> dict[str, object]:
         fields[f"corr_{window}d"] = update.correlations[window]
         fields[f"beta_{window}d"] = update.betas[window]
         fields[f"regime_{window}d"] = update.regimes[window]
+        if window in update.level_correlations:
+            fields[f"corr_levels_{window}d"] = update.level_correlations[window]
     return fields
 
 
@@ -51,8 +56,20 @@ async def correlate(stream: StreamT) -> None:
         except EventOrderError as exc:
             await dead_letter(event.message, point.dumps(), str(exc), "correlate")
             continue
-        correlation_state[point.pair] = pair.to_state()
+        shown = snapshot(updates[-1]) if updates else correlation_state.get(
+            point.pair, {}).get("view")
+        correlation_state[point.pair] = {**pair.to_state(), "view": shown}
         for update in updates:
             await view.update("correlation", update.pair, snapshot(update))
             for signal in correlation_signals(update, params):
                 await emit_signal(signal)
+            r = update.correlations.get(SCORE_WINDOW)
+            if update.pair == SCORE_PAIR and r is not None:
+                await send_component("correlation", update.t_ms, r,
+                                     {"pair": SCORE_PAIR, "window_days": SCORE_WINDOW})
+
+
+async def rebuild_correlation_views() -> None:
+    for pair, state in correlation_state.items():
+        if state.get("view"):
+            await view.update("correlation", pair, state["view"])

@@ -10,9 +10,11 @@ from faust.types import Message
 
 from agents.redis_view import RedisView
 from schemas.decode import iso_utc
-from schemas.records import DeadLetter, Signal
+from schemas.records import DeadLetter, ScoreComponent, Signal
 from streams.app import settings
-from streams.topics import deadletter_topic, signals_topic
+from streams.correlation import ms_to_iso
+from streams.routing import MARKET_KEY
+from streams.topics import deadletter_topic, score_components_topic, signals_topic
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,14 @@ async def emit_signal(signal: Signal) -> None:
     """Send a signal to the ``signals`` topic (key = subject) and publish it in Redis."""
     await signals_topic.send(key=signal.subject.encode(), value=signal)
     await view.signal(signal)
+
+
+async def send_component(component: str, t_ms: int, raw: float,
+                         detail: dict[str, object] | None = None) -> None:
+    """Hand a new value of an altseason score component to the score agent."""
+    await score_components_topic.send(key=MARKET_KEY.encode(), value=ScoreComponent(
+        component=component, event_time=ms_to_iso(t_ms), t_ms=t_ms, raw=raw,
+        detail=detail or {}))
 
 
 async def dead_letter(message: Message, payload: bytes | str | None, reason: str,

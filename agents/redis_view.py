@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from altseason.config import Settings
-from schemas.records import Signal
+from schemas.records import SCHEMA_VERSION, Signal
 
 log = logging.getLogger(__name__)
 
 RECENT_SIGNALS = 1000
+#: version of the key layout below (README "Redis layout"); bumped with breaking changes
+LAYOUT_VERSION = 1
 
 
 def hash_fields(snapshot: dict[str, Any]) -> dict[str, str]:
@@ -43,12 +46,24 @@ class RedisView:
     def key(self, *parts: str) -> str:
         return self.settings.redis_key(*parts)
 
-    async def update(self, view: str, name: str, snapshot: dict[str, Any]) -> None:
-        """Store a view's latest state under ``<view>:<name>`` and publish it on ``<view>``."""
+    async def update(self, view: str, name: str, snapshot: dict[str, Any],
+                     ttl_s: int | None = None,
+                     rankings: Iterable[tuple[str, str, float]] = ()) -> None:
+        """Store a view's latest state under ``<view>:<name>`` and publish it on ``<view>``.
+
+        ``ttl_s`` expires the hash (views of series that may stop); each of ``rankings`` =
+        (name, member, score) also ranks the member in the sorted set ``<view>-ranking:<name>``.
+        """
         payload = json.dumps({"view": view, "name": name, **snapshot})
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                pipe.hset(self.key(view, name), mapping=hash_fields(snapshot))  # type: ignore[arg-type]
+                key = self.key(view, name)
+                pipe.delete(key)
+                pipe.hset(key, mapping=hash_fields(snapshot))  # type: ignore[arg-type]
+                if ttl_s:
+                    pipe.expire(key, ttl_s)
+                for zset, member, score in rankings:
+                    pipe.zadd(self.key(f"{view}-ranking", zset), {member: score})
                 pipe.publish(self.key(view), payload)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
@@ -64,6 +79,21 @@ class RedisView:
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed("signal", exc)
+
+    async def layout_present(self) -> bool | None:
+        """Whether the layout marker is there (False after a flush); None if Redis is down."""
+        try:
+            return bool(await self.client.exists(self.key("meta", "layout")))
+        except (RedisError, OSError) as exc:
+            self._failed("layout check", exc)
+            return None
+
+    async def mark_layout(self) -> None:
+        try:
+            await self.client.hset(self.key("meta", "layout"), mapping={
+                "version": str(LAYOUT_VERSION), "schema_version": str(SCHEMA_VERSION)})
+        except (RedisError, OSError) as exc:
+            self._failed("layout marker", exc)
 
     async def count_dead_letter(self, topic: str) -> None:
         try:

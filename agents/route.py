@@ -1,7 +1,9 @@
-"""Validate every input event and route its observation to the agents that own its pairs.
+"""Validate every input event and route it to the agents that use it.
 
-Re-keying by pair (through internal topics) puts both series of a pair in one partition, so
-each pair's table entry is updated by exactly one agent instance.
+Re-keying through internal topics puts everything one table entry needs in one partition:
+both series of a pair (key = pair), a symbol's ticks (key = "exchange:symbol"), and all the
+observations of a market-wide view (one key), so each entry is updated by exactly one agent
+instance.
 """
 
 from __future__ import annotations
@@ -12,9 +14,24 @@ from agents.outputs import dead_letter
 from altseason.errors import SchemaError
 from streams.app import app, settings
 from streams.routing import route
-from streams.topics import correlation_points_topic, inputs_topic, regime_points_topic
+from streams.topics import (
+    bar_ticks_topic,
+    correlation_points_topic,
+    drawdown_points_topic,
+    inputs_topic,
+    longshort_points_topic,
+    netflow_points_topic,
+    regime_points_topic,
+)
 
-POINT_TOPICS = {"correlation": correlation_points_topic, "regime": regime_points_topic}
+AGENT_TOPICS = {
+    "correlation": correlation_points_topic,
+    "regime": regime_points_topic,
+    "bars": bar_ticks_topic,
+    "longshort": longshort_points_topic,
+    "netflow": netflow_points_topic,
+    "drawdown": drawdown_points_topic,
+}
 
 
 @app.agent(inputs_topic)
@@ -26,5 +43,5 @@ async def route_inputs(stream: StreamT) -> None:
         except SchemaError as exc:
             await dead_letter(event.message, event.value, str(exc), "route_inputs")
             continue
-        for kind, point in routed:
-            await POINT_TOPICS[kind].send(key=point.pair.encode(), value=point)
+        for agent, key, record in routed:
+            await AGENT_TOPICS[agent].send(key=key.encode(), value=record)

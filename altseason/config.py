@@ -20,6 +20,9 @@ import yaml
 from altseason.errors import ConfigError
 
 ENV_PREFIX = "ALTSEASON_"
+VARIANTS = ("global_account", "top_account", "top_position", "taker_volume")
+SCORE_COMPONENTS = ("index_ath", "relative_strength", "correlation", "long_bias",
+                    "accumulation", "breadth")
 
 
 @dataclass(frozen=True)
@@ -36,24 +39,96 @@ class SignalSettings:
     ath_min_history_days: int = 730
     #: an outperformance streak is signalled from this length on, and on every extension
     streak_min_days: int = 5
+    #: an index close within this fraction of its all-time high counts as "at highs"
+    risk_on_max_pct_from_ath: float = 0.03
+    #: sessions over which the index's return is compared with the benchmark's
+    relative_strength_days: int = 20
+    #: a risk_on_rotation (or a correlation regime change of the same pair and window) is not
+    #: signalled again within this many days
+    risk_on_cooldown_days: float = 30.0
+    correlation_cooldown_days: float = 10.0
     #: correlation pairs as "ANCHOR~OTHER"; the anchor is the series on the sparser calendar
-    correlation_pairs: tuple[str, ...] = ("RUT~TOTAL", "RUT~BTC")
+    #: (TOTAL3 = total crypto market cap minus BTC and ETH, the altcoin basket)
+    correlation_pairs: tuple[str, ...] = ("RUT~TOTAL", "RUT~BTC", "RUT~TOTAL3", "SPX~BTC")
     #: rolling windows, in aligned daily points
     correlation_windows: tuple[int, ...] = (30, 90)
     #: regime bands: "coupled" at or above high, "decoupled" at or below low
     correlation_high: float = 0.5
     correlation_low: float = 0.1
     #: a regime is left only once the value is this far back across the threshold
-    correlation_hysteresis: float = 0.05
+    correlation_hysteresis: float = 0.1
+    #: also correlate price levels (labelled "levels"; trending series correlate spuriously)
+    correlation_levels: bool = True
     #: pair an anchor close with the other series' last value up to this many hours after it
-    #: (a crypto day closes at 00:00 UTC, 4-5 h after the 16:00 New York close)
-    alignment_lookahead_hours: float = 5.0
+    #: (a crypto day closes at 00:00 UTC, 4-5 h after the 16:00 New York close, and
+    #: CoinMarketCap's daily snapshot lands at about 01:20-02:40 UTC)
+    alignment_lookahead_hours: float = 7.0
     #: ...and no older than this, else the anchor point is skipped
     alignment_max_staleness_hours: float = 96.0
     #: the exchange whose ticks make the crypto price series used in correlations
     reference_exchange: str = "replay"
     #: index symbols accepted on the index-quotes topic
     index_symbols: tuple[str, ...] = ("RUT", "SPX", "IWM", "SPY")
+    #: market-cap assets that are aggregates (their own series), not coins
+    aggregate_assets: tuple[str, ...] = ("TOTAL", "TOTAL2", "TOTAL3")
+    #: not altcoins: excluded from the long/short cross-section and the drawdown breadth
+    non_altcoins: tuple[str, ...] = ("BTC", "USDT", "USDC", "DAI", "FDUSD", "TUSD")
+
+    #: OHLCV bar intervals in seconds (1m, 1h, 1d); a tick later than this many seconds
+    #: after its bar's end is dead-lettered as late
+    bar_intervals: tuple[int, ...] = (60, 3600, 86400)
+    bar_allowed_lateness_seconds: float = 10.0
+
+    #: long/short: the variant of the cross-section and the score's long bias
+    longshort_variant: str = "global_account"
+    #: a coin's ratio is in the cross-section while younger than this
+    longshort_max_age_hours: float = 26.0
+    #: crowding z-score of a coin's ratio against its last longshort_window snapshots
+    longshort_window: int = 336
+    longshort_min_periods: int = 48
+    longshort_crowding_z: float = 2.5
+    #: ...only for ratios above this (long crowding, not short)
+    longshort_crowding_min_ratio: float = 1.5
+    longshort_cooldown_hours: float = 24.0
+
+    #: netflow windows in days; the signal window and its flow-imbalance thresholds
+    #: (netflow / (inflow + outflow): -1 = all outflow)
+    netflow_windows_days: tuple[int, ...] = (1, 7, 30)
+    netflow_signal_window_days: int = 7
+    netflow_imbalance: float = 0.1
+    netflow_hysteresis: float = 0.03
+    netflow_cooldown_hours: float = 72.0
+
+    #: drawdown breadth: an altcoin this far below its all-time high is "deep down"
+    drawdown_deep: float = 0.8
+
+    #: altseason score: component weights ("name=weight"), bands and their hysteresis
+    score_weights: tuple[str, ...] = (
+        "index_ath=0.25", "relative_strength=0.20", "correlation=0.15", "long_bias=0.15",
+        "accumulation=0.15", "breadth=0.10",
+    )
+    #: the correlation that feeds the score as "PAIR:WINDOW"; empty = the first pair at its
+    #: longest window
+    score_correlation: str = ""
+    score_warming: float = 50.0
+    score_altseason: float = 75.0
+    score_hysteresis: float = 5.0
+    score_cooldown_hours: float = 24.0
+    #: a component older than this (against the newest) drops out of the score
+    score_max_age_days: float = 7.0
+
+    @property
+    def score_correlation_target(self) -> tuple[str, int]:
+        """(pair, window) of the correlation that feeds the score."""
+        if not self.score_correlation:
+            return self.correlation_pairs[0], max(self.correlation_windows)
+        pair, _, window = self.score_correlation.rpartition(":")
+        return pair, int(window) if window.isdigit() else -1
+
+    @property
+    def score_weight_map(self) -> dict[str, float]:
+        """``score_weights`` as a mapping (raises ValueError when malformed)."""
+        return {k.strip(): float(v) for k, v in (item.split("=", 1) for item in self.score_weights)}
 
     def validate(self) -> None:
         if self.ath_breakout_min_gap_days < 0:
@@ -85,6 +160,49 @@ class SignalSettings:
             )
         if self.regime_index == self.regime_benchmark:
             raise ConfigError("signals.regime_index and regime_benchmark must differ")
+        positive = ("risk_on_max_pct_from_ath", "relative_strength_days", "longshort_max_age_hours",
+                    "longshort_window", "longshort_min_periods", "longshort_crowding_z",
+                    "netflow_signal_window_days", "netflow_imbalance", "drawdown_deep",
+                    "score_max_age_days", "bar_allowed_lateness_seconds")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"signals.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("risk_on_cooldown_days", "correlation_cooldown_days",
+                     "longshort_cooldown_hours", "netflow_cooldown_hours",
+                     "score_cooldown_hours", "netflow_hysteresis", "score_hysteresis"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"signals.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.longshort_min_periods > self.longshort_window:
+            raise ConfigError("signals.longshort_min_periods must be <= longshort_window")
+        if self.drawdown_deep >= 1 or self.risk_on_max_pct_from_ath >= 1:
+            raise ConfigError("signals.drawdown_deep and risk_on_max_pct_from_ath must be < 1")
+        if self.netflow_hysteresis >= self.netflow_imbalance or self.netflow_imbalance >= 1:
+            raise ConfigError("signals.netflow_hysteresis must be < netflow_imbalance < 1")
+        if self.netflow_signal_window_days not in self.netflow_windows_days:
+            raise ConfigError("signals.netflow_signal_window_days must be one of "
+                              "netflow_windows_days")
+        if not self.bar_intervals or any(i < 1 or 86400 % i for i in self.bar_intervals):
+            raise ConfigError("signals.bar_intervals must be seconds dividing a day, e.g. 60")
+        if self.longshort_variant not in VARIANTS:
+            raise ConfigError(f"signals.longshort_variant must be one of {', '.join(VARIANTS)}")
+        try:
+            weights = self.score_weight_map
+        except ValueError:
+            raise ConfigError("signals.score_weights must be a list of name=weight") from None
+        unknown = set(weights) - set(SCORE_COMPONENTS)
+        if unknown or any(not (w >= 0 and math.isfinite(w)) for w in weights.values()) \
+                or not sum(weights.values()) > 0:
+            raise ConfigError(
+                f"signals.score_weights: components are {', '.join(SCORE_COMPONENTS)}, "
+                f"weights >= 0 with a positive sum (got {', '.join(self.score_weights)})")
+        pair, window = self.score_correlation_target
+        if pair not in self.correlation_pairs or window not in self.correlation_windows:
+            raise ConfigError("signals.score_correlation must be PAIR:WINDOW of a configured "
+                              f"correlation pair and window, got {self.score_correlation!r}")
+        if not 0 < self.score_warming < self.score_altseason <= 100 \
+                or self.score_hysteresis >= self.score_warming:
+            raise ConfigError("signals.score_warming and score_altseason must satisfy "
+                              "0 < warming < altseason <= 100, hysteresis < warming")
 
 
 @dataclass(frozen=True)
@@ -108,6 +226,8 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: str = "warn"
+    #: how often the worker checks that Redis still holds its views (rebuilt after a flush)
+    redis_check_seconds: float = 5.0
     signals: SignalSettings = field(default_factory=SignalSettings)
 
     def validate(self) -> None:
@@ -127,6 +247,8 @@ class Settings:
             raise ConfigError(
                 f"log_level {self.log_level!r} must be one of crit, error, warn, info, debug"
             )
+        if not self.redis_check_seconds > 0:
+            raise ConfigError(f"redis_check_seconds must be > 0, got {self.redis_check_seconds}")
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise ConfigError(f"store {self.store!r} must be memory:// or rocksdb://")
         self.signals.validate()

@@ -10,8 +10,7 @@ from altseason.kafka_admin import ensure_topics
 
 def run_worker() -> None:
     """Create the topics if needed, then hand over to Faust's worker (blocks until stopped)."""
-    import agents.correlation  # noqa: F401  (registers the agents and their tables)
-    import agents.regime  # noqa: F401
+    import agents.rebuild  # noqa: F401  (registers every agent, its tables and the timer)
     import agents.route  # noqa: F401
     from streams.app import app, settings
 

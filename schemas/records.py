@@ -50,6 +50,38 @@ class CryptoTick(Event):
     schema_version: int = SCHEMA_VERSION
 
 
+class CryptoTicker(Event):
+    """Best bid/ask, mark price or ticker of a crypto market. Key: "exchange:symbol".
+
+    ``kind`` says which fields are set: "book" (bid, ask), "mark" (mark_price, funding_rate),
+    "ticker" (any of bid, ask, last).
+    """
+
+    description = "Best bid/ask, mark price and funding, or ticker of a crypto market."
+    constraints = {
+        "exchange": {"minLength": 1},
+        "symbol": {"pattern": r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?$"},
+        "event_time": DATE_TIME,
+        "kind": {"enum": ["book", "mark", "ticker"]},
+        "bid": NON_NEGATIVE,
+        "ask": NON_NEGATIVE,
+        "last": POSITIVE,
+        "mark_price": POSITIVE,
+        "schema_version": {"const": SCHEMA_VERSION},
+    }
+
+    exchange: str
+    symbol: str
+    event_time: str
+    kind: str
+    bid: float | None = None
+    ask: float | None = None
+    last: float | None = None
+    mark_price: float | None = None
+    funding_rate: float | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
 class IndexQuote(Event):
     """A level of an equity index or its ETF proxy (RUT, SPX, IWM, SPY). Key: symbol."""
 
@@ -152,7 +184,9 @@ class Signal(Event):
     constraints = {
         "id": {"format": "uuid"},
         "type": {
-            "enum": ["index_ath", "outperformance_streak", "correlation_regime"],
+            "enum": ["index_ath", "outperformance_streak", "risk_on_rotation",
+                     "correlation_regime", "long_crowding", "netflow_accumulation",
+                     "netflow_distribution", "altseason_score"],
         },
         "event_time": DATE_TIME,
         "emitted_at": DATE_TIME,
@@ -169,6 +203,37 @@ class Signal(Event):
     value: float
     message: str
     evidence: dict
+    schema_version: int = SCHEMA_VERSION
+
+
+class Bar(Event):
+    """A closed OHLCV bar of one symbol's trades. Key: "exchange:symbol"."""
+
+    description = "An OHLCV bar of trades over [start, end), closed by event time."
+    constraints = {
+        "interval": {"enum": ["1m", "5m", "15m", "1h", "4h", "1d"]},
+        "start": DATE_TIME,
+        "end": DATE_TIME,
+        "open": POSITIVE,
+        "high": POSITIVE,
+        "low": POSITIVE,
+        "close": POSITIVE,
+        "volume": NON_NEGATIVE,
+        "trades": {"minimum": 1},
+        "schema_version": {"const": SCHEMA_VERSION},
+    }
+
+    exchange: str
+    symbol: str
+    interval: str
+    start: str
+    end: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trades: int
     schema_version: int = SCHEMA_VERSION
 
 
@@ -207,4 +272,91 @@ class SeriesPoint(Event):
     event_time: str
     t_ms: int
     value: float
+    schema_version: int = SCHEMA_VERSION
+
+
+class Observation(Event):
+    """An input event routed to an agent that needs a market-wide view. Internal, key: view.
+
+    ``kind`` names the record in ``event`` ("long_short", "market_cap", "price", "netflow").
+    """
+
+    description = "Internal: a validated input event routed to a cross-sectional agent."
+    constraints = {"event_time": DATE_TIME}
+
+    kind: str
+    subject: str
+    event_time: str
+    t_ms: int
+    event: dict
+    schema_version: int = SCHEMA_VERSION
+
+
+class ScoreComponent(Event):
+    """One component of the altseason score, sent by the agent that computes it. Internal."""
+
+    description = "Internal: a new raw value of one altseason score component."
+    constraints = {"event_time": DATE_TIME}
+
+    component: str
+    event_time: str
+    t_ms: int
+    raw: float
+    detail: dict
+    schema_version: int = SCHEMA_VERSION
+
+
+class FundingRate(Event):
+    """The funding rate a perpetual swap's exchange quotes now. Key: "exchange:symbol".
+
+    ``funding_rate`` is a fraction per funding interval (0.0001 = 0.01 % per 8 h), paid by
+    longs to shorts when positive, settled at ``next_funding_time``.
+    """
+
+    description = "The current funding rate of a perpetual swap, per funding interval."
+    constraints = {
+        "exchange": {"minLength": 1},
+        "symbol": {"pattern": r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?$"},
+        "event_time": DATE_TIME,
+        "funding_rate": {"minimum": -1, "maximum": 1},
+        "next_funding_time": DATE_TIME,
+        "interval": {"pattern": r"^[0-9]+h$"},
+        "mark_price": POSITIVE,
+        "index_price": POSITIVE,
+        "schema_version": {"const": SCHEMA_VERSION},
+    }
+
+    exchange: str
+    symbol: str
+    event_time: str
+    funding_rate: float
+    next_funding_time: str | None = None
+    interval: str | None = None
+    mark_price: float | None = None
+    index_price: float | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+class OpenInterest(Event):
+    """Open contracts of a derivatives market. Key: "exchange:symbol".
+
+    ``open_interest`` is in base-currency units (contracts times contract size, as ccxt's
+    ``openInterestAmount``); ``open_interest_value`` in the quote currency, when quoted.
+    """
+
+    description = "Open interest of a derivatives market, in base units and quote value."
+    constraints = {
+        "exchange": {"minLength": 1},
+        "symbol": {"pattern": r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?$"},
+        "event_time": DATE_TIME,
+        "open_interest": NON_NEGATIVE,
+        "open_interest_value": NON_NEGATIVE,
+        "schema_version": {"const": SCHEMA_VERSION},
+    }
+
+    exchange: str
+    symbol: str
+    event_time: str
+    open_interest: float
+    open_interest_value: float | None = None
     schema_version: int = SCHEMA_VERSION

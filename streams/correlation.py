@@ -35,6 +35,8 @@ class CorrelationUpdate:
     correlations: dict[int, float | None]
     betas: dict[int, float | None]
     regimes: dict[int, str | None]
+    #: Pearson correlation of the aligned levels (not returns), when enabled
+    level_correlations: dict[int, float | None] = field(default_factory=dict)
     #: (window, previous regime, new regime) for each window whose regime changed
     changes: list[tuple[int, str, str]] = field(default_factory=list)
 
@@ -51,6 +53,10 @@ class CorrelationParams:
     low: float
     high: float
     hysteresis: float
+    #: a regime change is signalled at most once per cooldown per window; a change inside it
+    #: is signalled when the cooldown ends if the regime still differs from the last signalled
+    cooldown_ms: int = 0
+    levels: bool = False
 
 
 class PairCorrelation:
@@ -61,7 +67,12 @@ class PairCorrelation:
         self.params = params
         self.aligner = AsOfAligner(params.max_staleness_ms)
         self.windows = {w: RollingCorrelation(w) for w in params.windows}
+        self.level_windows = {w: RollingCorrelation(w) for w in params.windows} \
+            if params.levels else {}
         self.regimes: dict[int, str | None] = {w: None for w in params.windows}
+        #: the regime last announced by a signal, and when (event time)
+        self.signalled: dict[int, str | None] = {w: None for w in params.windows}
+        self.signalled_ms: dict[int, int | None] = {w: None for w in params.windows}
         self.last: tuple[float, float] | None = None
 
     def add(self, role: str, t_ms: int, value: float) -> list[CorrelationUpdate]:
@@ -81,28 +92,39 @@ class PairCorrelation:
                 self.pair, point.t_ms - self.params.lookahead_ms, point.anchor, point.other,
                 {}, {}, {},
             )
+            for window, levels in self.level_windows.items():
+                update.level_correlations[window] = levels.update(point.anchor, point.other)
             for window, rolling in self.windows.items():
                 r = rolling.update(x, y)
                 update.correlations[window] = r
                 update.betas[window] = rolling.beta
                 if r is not None and math.isfinite(r):
-                    band = correlation_band(
-                        r, self.regimes[window], self.params.low, self.params.high,
-                        self.params.hysteresis,
-                    )
-                    old = self.regimes[window]
-                    if old is not None and band != old:
-                        update.changes.append((window, old, band))
-                    self.regimes[window] = band
+                    self._classify(window, r, update)
                 update.regimes[window] = self.regimes[window]
             updates.append(update)
         return updates
+
+    def _classify(self, window: int, r: float, update: CorrelationUpdate) -> None:
+        band = correlation_band(r, self.regimes[window], self.params.low, self.params.high,
+                                self.params.hysteresis)
+        first = self.regimes[window] is None
+        self.regimes[window] = band
+        if first:
+            self.signalled[window] = band
+            return
+        last, since = self.signalled[window], self.signalled_ms[window]
+        if band != last and (since is None or update.t_ms - since >= self.params.cooldown_ms):
+            update.changes.append((window, last or band, band))
+            self.signalled[window], self.signalled_ms[window] = band, update.t_ms
 
     def to_state(self) -> dict[str, Any]:
         return {
             "aligner": self.aligner.to_state(),
             "windows": {str(w): r.to_state() for w, r in self.windows.items()},
+            "levels": {str(w): r.to_state() for w, r in self.level_windows.items()},
             "regimes": {str(w): band for w, band in self.regimes.items()},
+            "signalled": {str(w): [self.signalled[w], self.signalled_ms[w]]
+                          for w in self.windows},
             "last": list(self.last) if self.last else None,
         }
 
@@ -118,6 +140,10 @@ class PairCorrelation:
             if str(w) in state["windows"]:
                 pc.windows[w] = RollingCorrelation.from_state(state["windows"][str(w)])
                 pc.regimes[w] = state["regimes"].get(str(w))
+                pc.signalled[w], pc.signalled_ms[w] = state.get("signalled", {}).get(
+                    str(w), [pc.regimes[w], None])
+            if str(w) in state.get("levels", {}) and params.levels:
+                pc.level_windows[w] = RollingCorrelation.from_state(state["levels"][str(w)])
         last = state["last"]
         pc.last = (last[0], last[1]) if last else None
         return pc
@@ -148,6 +174,8 @@ def correlation_signals(update: CorrelationUpdate, params: CorrelationParams) ->
                 "regime": new,
                 "thresholds": {"low": params.low, "high": params.high,
                                "hysteresis": params.hysteresis},
+                "cooldown_days": params.cooldown_ms / 86_400_000,
+                "level_correlation": update.level_correlations.get(window),
                 "anchor_value": update.anchor,
                 "other_value": update.other,
             },

@@ -6,6 +6,7 @@ Combines ``AllTimeHigh`` (breakouts, year-to-date) of the index with the
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -34,12 +35,23 @@ class RegimeResult:
     index_snapshot: dict[str, Any] | None = None
     streak_snapshot: dict[str, Any] | None = None
     signals: list[Signal] = field(default_factory=list)
+    #: (score component, raw value) pairs: "index_ath" and "relative_strength"
+    components: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RiskOnParams:
+    """When small caps are "at highs and outperforming" (README: risk_on_rotation)."""
+
+    max_pct_from_ath: float = 0.03
+    relative_strength_days: int = 20
+    cooldown_days: float = 10.0
 
 
 class IndexRegime:
     def __init__(
         self, index: str, benchmark: str, breakout_min_gap_days: int, streak_min_days: int,
-        ath_min_history_days: int = 730,
+        ath_min_history_days: int = 730, risk_on: RiskOnParams | None = None,
     ) -> None:
         self.index = index
         #: the record is only known over the history seen; below this much, a new high in the
@@ -52,6 +64,12 @@ class IndexRegime:
         self.streak = OutperformanceStreak()
         self.aligner = AsOfAligner(SAME_SESSION_MS)
         self.last_pair: tuple[float, float] | None = None
+        self.risk_on_params = risk_on or RiskOnParams()
+        #: index / benchmark level ratios of the last relative_strength_days + 1 sessions
+        self.level_ratios: deque[float] = deque(
+            maxlen=self.risk_on_params.relative_strength_days + 1)
+        self.risk_on = False
+        self.risk_on_fired_ms: int | None = None
 
     def add(self, role: str, t_ms: int, close: float) -> RegimeResult:
         """Apply one close (role "anchor" = index, "other" = benchmark)."""
@@ -63,6 +81,7 @@ class IndexRegime:
             aligned = self.aligner.add_other(t_ms, close)
         for point in aligned:
             previous, self.last_pair = self.last_pair, (point.anchor, point.other)
+            self.level_ratios.append(point.anchor / point.other)
             if previous is not None:
                 self._session(point.t_ms, point.anchor / previous[0] - 1,
                               point.other / previous[1] - 1, result)
@@ -81,6 +100,8 @@ class IndexRegime:
             "pct_from_ath": close / self.ath.ath - 1 if self.ath.ath else None,
             "ytd_change": self.ath.ytd_change,
         }
+        if self.ath.ath and (day - self.first_day).days >= self.ath_min_history_days:
+            result.components.append(("index_ath", close / self.ath.ath - 1))
         if breakout is None or (day - self.first_day).days < self.ath_min_history_days:
             return
         result.signals.append(make_signal(
@@ -110,6 +131,7 @@ class IndexRegime:
         day = session_day(t_ms)
         update = self.streak.update(day, index_return, benchmark_return)
         longest_since = update.longest_since.isoformat() if update.longest_since else None
+        strength = self.relative_strength
         result.streak_snapshot = {
             "subject": f"{self.index}/{self.benchmark}",
             "day": day.isoformat(),
@@ -118,7 +140,12 @@ class IndexRegime:
             "index_return": index_return,
             "benchmark_return": benchmark_return,
             "relative_return": update.relative_return,
+            f"relative_strength_{self.risk_on_params.relative_strength_days}d": strength,
+            "risk_on": self.risk_on,
         }
+        if strength is not None:
+            result.components.append(("relative_strength", strength))
+            self._risk_on(t_ms, day, strength, update.streak, result)
         if not (update.extended and update.streak >= self.streak_min_days):
             return
         since = (f"the longest streak since {longest_since}" if longest_since
@@ -142,8 +169,56 @@ class IndexRegime:
             },
         ))
 
+    @property
+    def relative_strength(self) -> float | None:
+        """Relative strength: (index / benchmark now) / (index / benchmark N sessions ago) - 1."""
+        if len(self.level_ratios) < (self.level_ratios.maxlen or 0):
+            return None
+        return self.level_ratios[-1] / self.level_ratios[0] - 1
+
+    def _risk_on(self, t_ms: int, day: date, strength: float, streak: int,
+                 result: RegimeResult) -> None:
+        """Signal small caps entering "at highs and outperforming", at most once a cooldown."""
+        params = self.risk_on_params
+        ath = self.ath.ath
+        if ath is None or (day - (self.first_day or day)).days < self.ath_min_history_days:
+            return
+        pct_from_ath = self.last_pair[0] / ath - 1 if self.last_pair else -1.0
+        was, self.risk_on = self.risk_on, pct_from_ath >= -params.max_pct_from_ath \
+            and strength > 0
+        cooled = self.risk_on_fired_ms is None \
+            or t_ms - self.risk_on_fired_ms >= params.cooldown_days * 86_400_000
+        if not self.risk_on or was or not cooled:
+            return
+        self.risk_on_fired_ms = t_ms
+        days = params.relative_strength_days
+        result.signals.append(make_signal(
+            "risk_on_rotation",
+            f"{self.index}/{self.benchmark}",
+            ms_to_iso(t_ms),
+            "warning",
+            strength,
+            f"Risk-on rotation: {self.index} closed {abs(pct_from_ath):.1%} "
+            f"{'below' if pct_from_ath < 0 else 'at'} its all-time high of {ath:,.2f} and has "
+            f"outperformed {self.benchmark} by {strength:+.1%} over {days} sessions ({day}); "
+            f"small caps at highs and leading is the risk appetite that has tended to spill "
+            f"over into altcoins.",
+            {
+                "pct_from_ath": pct_from_ath,
+                "ath": ath,
+                "ath_day": self.ath.ath_day.isoformat() if self.ath.ath_day else None,
+                f"relative_strength_{days}d": strength,
+                "streak": streak,
+                "max_pct_from_ath": params.max_pct_from_ath,
+                "cooldown_days": params.cooldown_days,
+            },
+        ))
+
     def to_state(self) -> dict[str, Any]:
         return {
+            "level_ratios": list(self.level_ratios),
+            "risk_on": self.risk_on,
+            "risk_on_fired_ms": self.risk_on_fired_ms,
             "ath": self.ath.to_state(),
             "streak": self.streak.to_state(),
             "aligner": self.aligner.to_state(),
@@ -154,10 +229,14 @@ class IndexRegime:
     @classmethod
     def from_state(cls, index: str, benchmark: str, breakout_min_gap_days: int,
                    streak_min_days: int, ath_min_history_days: int,
-                   state: dict[str, Any] | None) -> IndexRegime:
+                   state: dict[str, Any] | None,
+                   risk_on: RiskOnParams | None = None) -> IndexRegime:
         regime = cls(index, benchmark, breakout_min_gap_days, streak_min_days,
-                     ath_min_history_days)
+                     ath_min_history_days, risk_on)
         if state:
+            regime.level_ratios.extend(state.get("level_ratios", []))
+            regime.risk_on = bool(state.get("risk_on", False))
+            regime.risk_on_fired_ms = state.get("risk_on_fired_ms")
             regime.ath = AllTimeHigh.from_state(state["ath"])
             regime.streak = OutperformanceStreak.from_state(state["streak"])
             regime.aligner = AsOfAligner.from_state(state["aligner"])

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from altseason.errors import EventOrderError
+from schemas.records import Signal
+from streams.signals import make_signal
 
 DAY_MS = 86_400_000
 
@@ -194,3 +196,28 @@ def rank_flows(flows: Mapping[str, float]) -> list[tuple[str, float]]:
         if not math.isfinite(v):
             raise ValueError(f"netflow of {name!r} must be finite, got {v!r}")
     return sorted(((name, float(v)) for name, v in flows.items()), key=lambda kv: (kv[1], kv[0]))
+
+
+def imbalance(inflow: float, outflow: float) -> float | None:
+    """Netflow as a share of all flow, -1 (only withdrawals) .. +1 (only deposits)."""
+    total = inflow + outflow
+    return (inflow - outflow) / total if total > 0 else None
+
+
+def netflow_signal(series: str, event_time: str, band: str, window: str, inflow: float,
+                   outflow: float, share: float, threshold: float) -> Signal:
+    """``netflow_accumulation`` / ``netflow_distribution`` for a token on an exchange."""
+    exchange, token = series.split(":", 1)
+    net = inflow - outflow
+    if band == "accumulation":
+        what = (f"{token} is being withdrawn from {exchange}: net outflow of {-net:,.2f} "
+                f"{token} over {window} ({-share:.0%} of all flow), coins moved off the "
+                f"exchange to be held (accumulation).")
+    else:
+        what = (f"{token} is being sent to {exchange}: net inflow of {net:,.2f} {token} over "
+                f"{window} ({share:.0%} of all flow), coins made ready to sell (distribution).")
+    return make_signal(
+        f"netflow_{band}", series, event_time, "notice", net, what,
+        {"window": window, "inflow": inflow, "outflow": outflow, "netflow": net,
+         "imbalance": share, "threshold": threshold},
+    )

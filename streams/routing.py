@@ -1,15 +1,32 @@
-"""Which pair-owning agents need an input event (pure): validate, name its series, fan out.
+"""Which agents need an input event (pure): validate, name its series, fan out.
 
-Series names: an index quote is its symbol (``RUT``); the total market cap is ``TOTAL`` (a
-coin's is ``<COIN>.MCAP``); a tick from the reference exchange is its base asset (``BTC``).
+Series names: an index quote is its symbol (``RUT``); an aggregate market cap is its asset
+(``TOTAL``, ``TOTAL3``; a coin's is ``<COIN>.MCAP``); a tick from the reference exchange is
+its base asset (``BTC``). Every tick also goes to the bars agent (key "exchange:symbol");
+long/short ratios and coin ranks to the long/short agent, netflows to the netflow agent and
+reference prices to the drawdown agent (each of those keyed by one constant, as they rank
+across coins).
 """
 
 from __future__ import annotations
 
+from faust import Record
+
 from altseason.config import SignalSettings
 from altseason.errors import SchemaError
 from schemas.decode import decode_event, parse_utc, to_ms
-from schemas.records import CryptoTick, IndexQuote, MarketCap, SeriesPoint
+from schemas.records import (
+    CryptoTick,
+    ExchangeNetflow,
+    IndexQuote,
+    LongShortRatio,
+    MarketCap,
+    Observation,
+    SeriesPoint,
+)
+
+#: the key of the agents that see the whole market at once
+MARKET_KEY = "market"
 
 
 def series_observation(topic: str, raw: bytes | None,
@@ -26,7 +43,7 @@ def series_observation(topic: str, raw: bytes | None,
         return quote.symbol, quote.event_time, quote.price
     if topic == "market-caps":
         cap = decode_event(MarketCap, raw)
-        series = "TOTAL" if cap.asset == "TOTAL" else f"{cap.asset}.MCAP"
+        series = cap.asset if cap.asset in config.aggregate_assets else f"{cap.asset}.MCAP"
         return series, cap.event_time, cap.market_cap
     if topic == "ticks":
         tick = decode_event(CryptoTick, raw)
@@ -38,15 +55,55 @@ def series_observation(topic: str, raw: bytes | None,
     raise SchemaError(f"no route for topic {topic!r}")
 
 
+def observation(kind: str, subject: str, record: Record, event_time: str) -> Observation:
+    return Observation(kind=kind, subject=subject, event_time=event_time,
+                       t_ms=to_ms(parse_utc(event_time)), event=record.asdict())
+
+
+def market_routes(topic: str, raw: bytes | None,
+                  config: SignalSettings) -> list[tuple[str, str, Record]]:
+    """(agent, key, record) for the bars and the market-wide agents."""
+    if topic == "ticks":
+        tick = decode_event(CryptoTick, raw)
+        routed: list[tuple[str, str, Record]] = [
+            ("bars", f"{tick.exchange}:{tick.symbol}", tick)]
+        base = tick.symbol.split("/")[0]
+        if tick.exchange == config.reference_exchange and base not in config.index_symbols:
+            routed.append(("drawdown", MARKET_KEY,
+                           observation("price", base, tick, tick.event_time)))
+        return routed
+    if topic == "long-short-ratios":
+        ratio = decode_event(LongShortRatio, raw)
+        return [("longshort", MARKET_KEY, observation(
+            "long_short", f"{ratio.exchange}:{ratio.symbol}", ratio, ratio.event_time))]
+    if topic == "netflows":
+        flow = decode_event(ExchangeNetflow, raw)
+        if abs(flow.netflow - (flow.inflow - flow.outflow)) > 1e-6 * max(
+                1.0, flow.inflow + flow.outflow):
+            raise SchemaError(f"netflow {flow.netflow} is not inflow - outflow "
+                              f"({flow.inflow} - {flow.outflow})")
+        return [("netflow", MARKET_KEY, observation(
+            "netflow", f"{flow.exchange}:{flow.token}", flow, flow.event_time))]
+    if topic == "market-caps":
+        cap = decode_event(MarketCap, raw)
+        if cap.asset not in config.aggregate_assets and cap.rank is not None:
+            return [("longshort", MARKET_KEY,
+                     observation("market_cap", cap.asset, cap, cap.event_time))]
+    return []
+
+
 def route(topic: str, raw: bytes | None,
-          config: SignalSettings) -> list[tuple[str, SeriesPoint]]:
-    """("correlation" | "regime", point) for every pair that uses this event's series."""
-    observation = series_observation(topic, raw, config)
-    if observation is None:
-        return []
-    series, event_time, value = observation
+          config: SignalSettings) -> list[tuple[str, str, Record]]:
+    """(agent, key, record) for every agent that uses this event: the pair agents
+    ("correlation", "regime"; key = pair) and the others (see ``market_routes``)."""
+    routed = market_routes(topic, raw, config)
+    if topic in ("long-short-ratios", "netflows"):
+        return routed
+    observed = series_observation(topic, raw, config)
+    if observed is None:
+        return routed
+    series, event_time, value = observed
     t_ms = to_ms(parse_utc(event_time))
-    routed = []
 
     def point(pair: str, role: str) -> SeriesPoint:
         return SeriesPoint(pair=pair, series=series, role=role, event_time=event_time,
@@ -55,9 +112,10 @@ def route(topic: str, raw: bytes | None,
     for pair in config.correlation_pairs:
         anchor, other = pair.split("~")
         if series in (anchor, other):
-            routed.append(("correlation", point(pair, "anchor" if series == anchor else "other")))
+            routed.append(("correlation", pair,
+                           point(pair, "anchor" if series == anchor else "other")))
     if series in (config.regime_index, config.regime_benchmark):
         pair = f"{config.regime_index}/{config.regime_benchmark}"
-        routed.append(("regime", point(pair, "anchor" if series == config.regime_index
-                                       else "other")))
+        routed.append(("regime", pair, point(pair, "anchor" if series == config.regime_index
+                                             else "other")))
     return routed

@@ -6,7 +6,15 @@ one goes to the dead-letter topic with its reason instead of stopping the agent.
 
 from __future__ import annotations
 
-from schemas.records import DeadLetter, SeriesPoint, Signal
+from schemas.records import (
+    Bar,
+    CryptoTick,
+    DeadLetter,
+    Observation,
+    ScoreComponent,
+    SeriesPoint,
+    Signal,
+)
 from schemas.topics import INPUT_TOPICS, internal_topic, topic_spec
 from streams.app import app, settings
 
@@ -35,4 +43,31 @@ correlation_points_topic = app.topic(
 regime_points_topic = app.topic(
     internal_topic(settings.app_id, "regime-points"),
     internal=True, value_type=SeriesPoint, key_serializer="raw",
+)
+bar_ticks_topic = app.topic(
+    internal_topic(settings.app_id, "bar-ticks"),
+    internal=True, value_type=CryptoTick, key_serializer="raw",
+)
+#: observations keyed by one constant: these agents rank across the whole market
+longshort_points_topic = app.topic(
+    internal_topic(settings.app_id, "longshort-points"),
+    internal=True, value_type=Observation, key_serializer="raw",
+)
+netflow_points_topic = app.topic(
+    internal_topic(settings.app_id, "netflow-points"),
+    internal=True, value_type=Observation, key_serializer="raw",
+)
+drawdown_points_topic = app.topic(
+    internal_topic(settings.app_id, "drawdown-points"),
+    internal=True, value_type=Observation, key_serializer="raw",
+)
+score_components_topic = app.topic(
+    internal_topic(settings.app_id, "score-components"),
+    internal=True, value_type=ScoreComponent, key_serializer="raw",
+)
+bars_topic = app.topic(
+    settings.topic("bars"),
+    value_type=Bar,
+    key_serializer="raw",
+    partitions=topic_spec("bars").partitions,
 )

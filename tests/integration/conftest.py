@@ -31,12 +31,14 @@ def stack_env() -> Iterator[dict[str, str]]:
         yield {"KAFKA_BOOTSTRAP_SERVERS": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
                "REDIS_URL": os.environ["REDIS_URL"]}
         return
+    already_running = stack.status() is not None
     info = stack.up()
     try:
         yield {"KAFKA_BOOTSTRAP_SERVERS": info.kafka_bootstrap_servers,
                "REDIS_URL": info.redis_url}
     finally:
-        stack.down()
+        if not already_running:  # someone else's stack (another session) stays up
+            stack.down()
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ async def test_bad_events_go_to_the_dead_letter_topic_and_good_ones_are_kept(
         ("ticks", b"[1, 2, 3]", "expected a JSON object"),
     ]
     # a replayed duplicate and an out-of-order close of a series already applied: valid events,
-    # rejected by each agent that owns a pair of RUT (RUT~TOTAL, RUT~BTC, RUT/SPX)
+    # rejected by each agent that owns a pair of RUT (RUT~TOTAL, RUT~BTC, RUT~TOTAL3, RUT/SPX)
     stale = [quote("RUT", "2025-01-03", 2210.0), quote("RUT", "2025-01-02", 2200.0)]
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 enable_idempotence=True)
@@ -65,13 +65,17 @@ async def test_bad_events_go_to_the_dead_letter_topic_and_good_ones_are_kept(
     letters = [DeadLetter(**json.loads(raw))
                for raw in await read_topic(settings, settings.topic("deadletter"))]
     reasons = sorted(letter.reason for letter in letters)
-    assert len(letters) == len(bad) + 3 * len(stale), reasons
+    # a stale RUT close is rejected by each agent that owns a pair with RUT: the three RUT~
+    # correlation pairs and the RUT/SPX regime
+    rut_owners = sum(p.startswith("RUT~") for p in settings.signals.correlation_pairs) + 1
+    assert rut_owners == 4
+    assert len(letters) == len(bad) + rut_owners * len(stale), reasons
     for _, payload, fragment in bad:
         matching = [x for x in letters if fragment in x.reason]
         assert len(matching) == 1, f"no single dead letter says {fragment!r}: {reasons}"
         assert matching[0].payload == payload.decode(errors="replace")
     ordered = [x for x in letters if x.source in ("correlate", "track_regime")]
-    assert sorted(x.source for x in ordered) == ["correlate"] * 4 + ["track_regime"] * 2
+    assert sorted(x.source for x in ordered) == ["correlate"] * 6 + ["track_regime"] * 2
     assert all("older than" in x.reason or "duplicate" in x.reason for x in ordered), reasons
     malformed = next(x for x in letters if "malformed JSON" in x.reason)
     assert malformed.payload == "{not json"

@@ -20,7 +20,7 @@ def test_defaults_validate() -> None:
     Settings().validate()
     settings = load_settings(env={})
     assert settings == Settings()
-    assert settings.signals.correlation_pairs == ("RUT~TOTAL", "RUT~BTC")
+    assert settings.signals.correlation_pairs == ("RUT~TOTAL", "RUT~BTC", "RUT~TOTAL3", "SPX~BTC")
     assert (settings.topic("ticks"), settings.redis_key("view", "x")) == (
         "ticks", "altseason:view:x")
 
@@ -149,7 +149,7 @@ def test_masked_hides_credentials_in_urls() -> None:
     assert data["kafka_bootstrap_servers"] == "SASL_SSL://***@broker:9092"
     assert data["redis_url"] == "rediss://***@cache.example:6380/0"
     assert "secret" not in repr(data)
-    assert data["signals"]["correlation_pairs"] == ("RUT~TOTAL", "RUT~BTC")
+    assert data["signals"]["correlation_pairs"][:2] == ("RUT~TOTAL", "RUT~BTC")
     plain = masked(Settings())
     assert (plain["kafka_bootstrap_servers"], plain["redis_url"]) == (
         "127.0.0.1:9092", "redis://127.0.0.1:6379/0")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from streams.correlation import (
 from streams.signals import signal_id
 
 HOUR = 3_600_000
+DAY = 24 * HOUR
 PARAMS = CorrelationParams(windows=(10, 30), lookahead_ms=5 * HOUR, max_staleness_ms=96 * HOUR,
                            low=0.1, high=0.5, hysteresis=0.05)
 Event = tuple[str, int, float]
@@ -165,6 +167,7 @@ def test_regime_changes_become_deterministic_signals() -> None:
                 "window_days": w, "correlation": r, "beta": update.betas[w],
                 "previous_regime": old, "regime": new,
                 "thresholds": {"low": 0.1, "high": 0.5, "hysteresis": 0.05},
+                "cooldown_days": 0.0, "level_correlation": None,
                 "anchor_value": update.anchor, "other_value": update.other,
             },
             "schema_version": 1,
@@ -173,3 +176,34 @@ def test_regime_changes_become_deterministic_signals() -> None:
     assert len({s["id"] for s in signals}) == len(signals)
     # replaying the same input gives the same signals, ids included
     assert signals_of(feed(interleave(3))) == signals
+
+
+def test_cooldown_defers_regime_changes_and_levels_are_reported() -> None:
+    """Within the cooldown a flip is held back; once it ends, the standing regime is announced."""
+    params = CorrelationParams(windows=(10,), lookahead_ms=5 * HOUR, max_staleness_ms=96 * HOUR,
+                               low=0.1, high=0.5, hysteresis=0.05, cooldown_ms=30 * DAY,
+                               levels=True)
+    free = CorrelationParams(**{**params.__dict__, "cooldown_ms": 0})
+    rng = random.Random(7)
+    cooled, uncooled = PairCorrelation("A~B", params), PairCorrelation("A~B", free)
+    a = b = 100.0
+    changes: dict[str, list[tuple[int, str, str, int]]] = {"cooled": [], "free": []}
+    for day in range(400):
+        coupled = (day // 15) % 2 == 0  # regime flips every 15 days: faster than the cooldown
+        x = rng.gauss(0, 0.01)
+        a *= math.exp(x)
+        b *= math.exp(x if coupled else rng.gauss(0, 0.01))
+        t = day * DAY
+        for name, pc in (("cooled", cooled), ("free", uncooled)):
+            for update in pc.add("anchor", t, a) + pc.add("other", t + HOUR, b):
+                changes[name] += [(w, old, new, update.t_ms) for w, old, new in update.changes]
+                assert update.level_correlations[10] is None or \
+                    -1 <= update.level_correlations[10] <= 1
+    assert len(changes["free"]) > len(changes["cooled"]) > 3
+    times = [t for *_, t in changes["cooled"]]
+    assert all(later - earlier >= 30 * DAY
+               for earlier, later in zip(times, times[1:], strict=False))
+    # each announcement starts from the regime the previous one announced
+    cooled_changes = changes["cooled"]
+    assert all(prev[2] == nxt[1]
+               for prev, nxt in zip(cooled_changes, cooled_changes[1:], strict=False))

@@ -139,7 +139,8 @@ def test_streak_signals_and_snapshots_content() -> None:
     assert len(out["streak"]) == len(BEATS)
     assert [s["streak"] for s in out["streak"]] == [1, 2, 0, 1, 2, 3, 0, 1, 2, 3, 4, 0, 1, 2, 0]
     assert out["streak"][9] == {"subject": "RUT/SPX", "day": "2024-01-01", "streak": 3,
-                                "longest_since": "2023-12-26", **returns}
+                                "longest_since": "2023-12-26", **returns,
+                                "relative_strength_20d": None, "risk_on": False}
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -149,3 +150,33 @@ def test_arrival_order_of_index_and_benchmark_does_not_matter(seed: int) -> None
     ia, io = iter(RUT_EVENTS), iter(SPX_EVENTS)
     shuffled = [next(ia) if role == "anchor" else next(io) for role in roles]
     assert run(shuffled) == run(in_order())
+
+
+def test_risk_on_rotation_fires_at_highs_when_outperforming_then_cools_down() -> None:
+    """Index 1% under its record and up 4% on the benchmark over 3 sessions: one signal."""
+    from streams.index_regime import RiskOnParams
+
+    regime = IndexRegime("RUT", "SPX", 30, 5, ath_min_history_days=0,
+                         risk_on=RiskOnParams(0.03, 3, 10.0))
+    fired = []
+    closes = [(100.0, 100.0), (110.0, 100.0), (100.0, 100.0), (101.0, 100.0), (103.0, 100.0),
+              (104.0, 100.0), (105.0, 100.0), (106.0, 100.0)]
+    for i, (index, benchmark) in enumerate(closes):
+        t = t_ms(date(2024, 3, 4)) + i * 86_400_000
+        regime.add("anchor", t, index)
+        result = regime.add("other", t, benchmark)
+        fired += [s for s in result.signals if s.type == "risk_on_rotation"]
+    # at i=5 (104 vs record 110: -5.5%) not at highs; i=6: 105 -> -4.5%; none within 3%
+    assert fired == []
+    for i, close in enumerate((107.0, 108.0, 100.0, 108.5, 109.0), start=len(closes)):
+        t = t_ms(date(2024, 3, 4)) + i * 86_400_000
+        regime.add("anchor", t, close)
+        fired += [s for s in regime.add("other", t, 100.0).signals
+                  if s.type == "risk_on_rotation"]
+    # 107 is -2.7% from 110 and up vs 3 sessions ago (104): fires once; 108 stays risk-on;
+    # 100 leaves; 108.5 re-enters within the 10-day cooldown: no second signal
+    assert len(fired) == 1
+    signal = fired[0]
+    assert signal.subject == "RUT/SPX" and signal.severity == "warning"
+    assert signal.evidence["pct_from_ath"] == pytest.approx(107 / 110 - 1)
+    assert signal.value == pytest.approx(1.07 / 1.04 - 1)

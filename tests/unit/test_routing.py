@@ -31,10 +31,13 @@ def tick(exchange: str, symbol: str) -> bytes:
 
 
 def routed(topic: str, raw: bytes, config: SignalSettings = CONFIG) -> list[Routed]:
-    """(kind, pair, series, role, value) of every routed point; checks its time fields."""
+    """(kind, pair, series, role, value) of every point routed to a pair agent; checks its
+    time fields and key."""
     out = []
-    for kind, point in route(topic, raw, config):
-        assert (point.event_time, point.t_ms) == (T, T_MS)
+    for kind, key, point in route(topic, raw, config):
+        if kind not in ("correlation", "regime"):
+            continue
+        assert (point.event_time, point.t_ms, key) == (T, T_MS, point.pair)
         out.append((kind, point.pair, point.series, point.role, point.value))
     return out
 
@@ -42,12 +45,15 @@ def routed(topic: str, raw: bytes, config: SignalSettings = CONFIG) -> list[Rout
 @pytest.mark.parametrize(("topic", "raw", "expected"), [
     ("index-quotes", quote("RUT"), [("correlation", "RUT~TOTAL", "RUT", "anchor", 2075.5),
                                     ("correlation", "RUT~BTC", "RUT", "anchor", 2075.5),
+                                    ("correlation", "RUT~TOTAL3", "RUT", "anchor", 2075.5),
                                     ("regime", "RUT/SPX", "RUT", "anchor", 2075.5)]),
-    ("index-quotes", quote("SPX"), [("regime", "RUT/SPX", "SPX", "other", 2075.5)]),
+    ("index-quotes", quote("SPX"), [("correlation", "SPX~BTC", "SPX", "anchor", 2075.5),
+                                    ("regime", "RUT/SPX", "SPX", "other", 2075.5)]),
     ("index-quotes", quote("IWM"), []),
     ("market-caps", cap("TOTAL"), [("correlation", "RUT~TOTAL", "TOTAL", "other", 2.4e12)]),
     ("market-caps", cap("BTC"), []),
-    ("ticks", tick("replay", "BTC/USD"), [("correlation", "RUT~BTC", "BTC", "other", 67000.5)]),
+    ("ticks", tick("replay", "BTC/USD"), [("correlation", "RUT~BTC", "BTC", "other", 67000.5),
+                                          ("correlation", "SPX~BTC", "BTC", "other", 67000.5)]),
     ("ticks", tick("binance", "BTC/USD"), []),
     ("ticks", tick("replay", "ETH/USD"), []),
 ], ids=["RUT", "SPX", "IWM", "TOTAL", "BTC-mcap", "replay-BTC", "binance-BTC", "replay-ETH"])
@@ -71,7 +77,8 @@ def test_routes_follow_the_configuration() -> None:
     ("index-quotes", quote("NDX"), "unknown index symbol 'NDX' (known: RUT, SPX, IWM, SPY)"),
     ("index-quotes", b"{", "malformed JSON"),
     ("ticks", None, "empty message (no value)"),
-    ("netflows", b"{}", "no route for topic 'netflows'"),
+    ("netflows", b"{}", "missing field exchange"),
+    ("signals", b"{}", "no route for topic 'signals'"),
 ])
 def test_rejected_events_raise_schema_error(topic: str, raw: bytes | None, message: str) -> None:
     with pytest.raises(SchemaError) as info:
@@ -86,10 +93,37 @@ def test_rejected_events_raise_schema_error(topic: str, raw: bytes | None, messa
     ("2000-01-01T00:00:00.001Z", 946684800001),
 ])
 def test_t_ms_is_the_epoch_milliseconds_of_the_event_time(event_time: str, t_ms: int) -> None:
-    [(_, point)] = route("index-quotes", quote("SPX", event_time), CONFIG)
+    [(_, _, point)] = [r for r in route("index-quotes", quote("SPX", event_time), CONFIG)
+                       if r[0] == "regime"]
     assert (point.event_time, point.t_ms) == (event_time, t_ms)
 
 
 def test_crypto_tick_never_feeds_an_index_series() -> None:
     config = SignalSettings(reference_exchange="bybit")
     assert routed("ticks", tick("bybit", "SPX/USDT"), config) == []
+
+
+def test_market_wide_agents_get_ticks_ratios_flows_and_ranks() -> None:
+    from schemas.records import ExchangeNetflow, LongShortRatio
+
+    kinds = [(kind, key) for kind, key, _ in route("ticks", tick("replay", "ETH/USD"), CONFIG)]
+    assert kinds == [("bars", "replay:ETH/USD"), ("drawdown", "market")]
+    assert [k for k, _, _ in route("ticks", tick("binance", "ETH/USDT"), CONFIG)] == ["bars"]
+    ratio = LongShortRatio(exchange="okx", symbol="SOL/USDT:USDT", event_time=T, period="1h",
+                           variant="global_account", long_share=0.75, short_share=0.25,
+                           ratio=3.0).dumps()
+    [(kind, key, obs)] = route("long-short-ratios", ratio, CONFIG)
+    assert (kind, key, obs.kind, obs.subject, obs.t_ms) == (
+        "longshort", "market", "long_short", "okx:SOL/USDT:USDT", T_MS)
+    assert obs.event["ratio"] == 3.0
+    ranked = MarketCap(asset="SOL", event_time=T, market_cap=8e10, source="t", rank=5).dumps()
+    assert [(k, o.kind) for k, _, o in route("market-caps", ranked, CONFIG)] == [
+        ("longshort", "market_cap")]
+    flow = ExchangeNetflow(exchange="binance", token="BTC", event_time=T, window="1d",
+                           inflow=10.0, outflow=25.0, netflow=-15.0).dumps()
+    assert [(k, o.subject) for k, _, o in route("netflows", flow, CONFIG)] == [
+        ("netflow", "binance:BTC")]
+    bad = ExchangeNetflow(exchange="binance", token="BTC", event_time=T, window="1d",
+                          inflow=10.0, outflow=25.0, netflow=15.0).dumps()
+    with pytest.raises(SchemaError, match="is not inflow - outflow"):
+        route("netflows", bad, CONFIG)

@@ -14,13 +14,17 @@ from altseason.errors import SchemaError
 from schemas.decode import MAX_PAYLOAD_BYTES, decode_event, iso_utc
 from schemas.jsonschema import JSON_DIR, schema_files
 from schemas.records import (
+    Bar,
     CryptoTick,
+    CryptoTicker,
     DeadLetter,
     Event,
     ExchangeNetflow,
+    FundingRate,
     IndexQuote,
     LongShortRatio,
     MarketCap,
+    OpenInterest,
     Signal,
 )
 from schemas.topics import TOPICS, topic_spec
@@ -29,6 +33,8 @@ T = "2024-03-04T21:00:00.000Z"
 SAMPLES: dict[str, Event] = {
     "ticks": CryptoTick(exchange="replay", symbol="BTC/USD", event_time=T, price=67000.5,
                         amount=0.25, side="buy", trade_id="2024-03-04"),
+    "tickers": CryptoTicker(exchange="binanceusdm", symbol="BTC/USDT:USDT", event_time=T,
+                            kind="mark", mark_price=67010.2, funding_rate=0.0001),
     "index-quotes": IndexQuote(symbol="RUT", event_time=T, price=2075.5, source="yahoo ^RUT"),
     "market-caps": MarketCap(asset="TOTAL", event_time=T, market_cap=2.4e12, source="coingecko",
                              volume_24h=9.1e10),
@@ -37,9 +43,17 @@ SAMPLES: dict[str, Event] = {
                                         short_share=0.4, ratio=1.5),
     "netflows": ExchangeNetflow(exchange="binance", token="BTC", event_time=T, window="1d",
                                 inflow=10.0, outflow=12.5, netflow=-2.5),
+    "funding-rates": FundingRate(exchange="binance", symbol="BTC/USDT:USDT", event_time=T,
+                                 funding_rate=0.0001, next_funding_time=T, interval="8h",
+                                 mark_price=67010.2, index_price=67001.5),
+    "open-interest": OpenInterest(exchange="binance", symbol="BTC/USDT:USDT", event_time=T,
+                                  open_interest=81234.5, open_interest_value=5.44e9),
     "signals": Signal(id="0b6f5a4e-3c1d-5e2f-8a9b-1c2d3e4f5a6b", type="index_ath", subject="RUT",
                       event_time=T, emitted_at=T, severity="notice", value=2075.5,
                       message="RUT closed at an all-time high", evidence={"close": 2075.5}),
+    "bars": Bar(exchange="binanceusdm", symbol="SUSHI/USDT:USDT", interval="1m",
+                start="2021-07-22T22:26:00.000Z", end="2021-07-22T22:27:00.000Z", open=7.611,
+                high=7.62, low=7.6, close=7.615, volume=1234.0, trades=40),
     "deadletter": DeadLetter(topic="ticks", partition=0, offset=42, key=None, payload="{",
                              reason="malformed JSON", source="route_inputs", failed_at=T),
 }
