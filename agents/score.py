@@ -72,7 +72,7 @@ async def track_score(stream: StreamT) -> None:
             await dead_letter(event.message, component.dumps(), str(exc), "track_score")
             continue
         fire = update is not None and update.changed and cooldown.ready("band", update.t_ms)
-        if fire:
+        if update is not None and fire:
             cooldown.fired("band", update.t_ms)
         shown = snapshot(update) if update else (state or {}).get("snapshot")
         score_state["altseason"] = {"score": score.to_state(), "cooldown": cooldown.to_state(),

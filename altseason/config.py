@@ -112,8 +112,8 @@ class SignalSettings:
     score_correlation: str = ""
     score_warming: float = 50.0
     score_altseason: float = 75.0
-    score_hysteresis: float = 5.0
-    score_cooldown_hours: float = 24.0
+    score_hysteresis: float = 8.0
+    score_cooldown_hours: float = 168.0
     #: a component older than this (against the newest) drops out of the score
     score_max_age_days: float = 7.0
 

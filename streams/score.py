@@ -4,9 +4,9 @@ Each component's latest raw value is mapped linearly to 0..1 (clipped), and the 
 times their weighted mean. Components arrive from different agents at different rates, so a
 component never seen, or whose latest value is more than ``max_age_ms`` away from the time of
 the update being applied (before or after it: in a fast replay one agent may run ahead of
-another in event time), is left out and the weights of the others are renormalised: a dead feed is reported as
-missing instead of dragging the score towards 0. Every update says what each component
-contributed, in score points, so a signal can show why the score moved.
+another in event time), is left out and the weights of the others are renormalised: a dead
+feed is reported as missing instead of dragging the score towards 0. Every update says what
+each component contributed, in score points, so a signal can show why the score moved.
 
 | component | raw value | 0 at | 1 at |
 |---|---|---|---|
