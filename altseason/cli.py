@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=900, help="seconds to wait for the worker")
     replay_args(run)
 
+    produce = sub.add_parser("produce", help="live producers")
+    produce_sub = produce.add_subparsers(dest="mode", required=True)
+    live = produce_sub.add_parser("live", help="stream exchanges' live data into the topics")
+    live.add_argument("--config", dest="live_config", required=True,
+                      help="YAML file of the sources (see examples/live.yaml)")
+
     signals = sub.add_parser("signals", help="the signals topic")
     signals.add_argument("action", choices=["tail"])
     signals.add_argument("--from-beginning", action="store_true")
@@ -151,6 +157,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "signals":
         return asyncio.run(_tail(settings, args.from_beginning, args.json))
+    if args.command == "produce":
+        import logging
+
+        from producers.live.run import produce_live
+
+        logging.basicConfig(level=logging.INFO if settings.log_level in ("info", "debug")
+                            else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+        asyncio.run(produce_live(args.live_config, settings))
+        return 0
     raise ConfigError(f"unknown command {args.command}")
 
 
