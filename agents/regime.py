@@ -31,6 +31,11 @@ async def track_regime(stream: StreamT) -> None:
     async for event in stream.events():
         point = event.value
         regime = load(point.pair)
+        if point.role == "intraday":
+            session = regime.intraday(point.series, point.t_ms, point.value)
+            regime_views[f"session:{point.series}"] = session
+            await view.update("session", point.series, session)
+            continue
         try:
             result = regime.add(point.role, point.t_ms, point.value)
         except EventOrderError as exc:

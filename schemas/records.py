@@ -264,7 +264,8 @@ class SeriesPoint(Event):
     """
 
     description = "Internal: a series observation routed to a pair's partition."
-    constraints = {"event_time": DATE_TIME, "role": {"enum": ["anchor", "other"]}}
+    constraints = {"event_time": DATE_TIME,
+                   "role": {"enum": ["anchor", "other", "intraday"]}}
 
     pair: str
     series: str

@@ -74,6 +74,8 @@ class IndexRegime:
     def add(self, role: str, t_ms: int, close: float) -> RegimeResult:
         """Apply one close (role "anchor" = index, "other" = benchmark)."""
         result = RegimeResult()
+        if role == "intraday":
+            raise ValueError("intraday quotes go to IndexRegime.intraday")
         if role == "anchor":
             aligned = self.aligner.add_anchor(t_ms, close)
             self._index_close(t_ms, close, result)
@@ -86,6 +88,24 @@ class IndexRegime:
                 self._session(point.t_ms, point.anchor / previous[0] - 1,
                               point.other / previous[1] - 1, result)
         return result
+
+    def intraday(self, symbol: str, t_ms: int, price: float) -> dict[str, Any]:
+        """A quote during the session: where the index stands now against its record and its
+        last close. Closes alone move the record, the streak and the signals."""
+        ath = self.ath.ath if symbol == self.index else None
+        last_close = None
+        if self.last_pair:
+            last_close = self.last_pair[0] if symbol == self.index else self.last_pair[1]
+        snapshot = {
+            "symbol": symbol,
+            "session_day": session_day(t_ms).isoformat(),
+            "event_time": ms_to_iso(t_ms),
+            "price": price,
+            "change_from_close": price / last_close - 1 if last_close else None,
+            "pct_from_ath": price / ath - 1 if ath else None,
+            "above_ath": ath is not None and price > ath,
+        }
+        return snapshot
 
     def _index_close(self, t_ms: int, close: float, result: RegimeResult) -> None:
         day = session_day(t_ms)

@@ -10,6 +10,9 @@ across coins).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
 from faust import Record
 
 from altseason.config import SignalSettings
@@ -27,6 +30,14 @@ from schemas.records import (
 
 #: the key of the agents that see the whole market at once
 MARKET_KEY = "market"
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def is_session_close(t_ms: int) -> bool:
+    """An index quote stamped exactly 16:00:00.000 New York time is the session's close (as the
+    replay and the daily sources stamp them); any other quote is intraday."""
+    moment = datetime.fromtimestamp(t_ms / 1000, UTC).astimezone(NEW_YORK)
+    return moment.time() == time(16, 0)
 
 
 def series_observation(topic: str, raw: bytes | None,
@@ -104,6 +115,13 @@ def route(topic: str, raw: bytes | None,
         return routed
     series, event_time, value = observed
     t_ms = to_ms(parse_utc(event_time))
+    if topic == "index-quotes" and not is_session_close(t_ms):
+        if series in (config.regime_index, config.regime_benchmark):
+            pair = f"{config.regime_index}/{config.regime_benchmark}"
+            routed.append(("regime", pair, SeriesPoint(
+                pair=pair, series=series, role="intraday", event_time=event_time, t_ms=t_ms,
+                value=value)))
+        return routed
 
     def point(pair: str, role: str) -> SeriesPoint:
         return SeriesPoint(pair=pair, series=series, role=role, event_time=event_time,

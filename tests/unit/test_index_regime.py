@@ -180,3 +180,28 @@ def test_risk_on_rotation_fires_at_highs_when_outperforming_then_cools_down() ->
     assert signal.subject == "RUT/SPX" and signal.severity == "warning"
     assert signal.evidence["pct_from_ath"] == pytest.approx(107 / 110 - 1)
     assert signal.value == pytest.approx(1.07 / 1.04 - 1)
+
+
+def test_intraday_quotes_show_the_session_and_leave_closes_alone() -> None:
+    regime = IndexRegime("RUT", "SPX", 30, 3, ath_min_history_days=0)
+    for role, t, close in sorted(RUT_EVENTS + SPX_EVENTS, key=lambda e: (e[1], e[0])):
+        regime.add(role, t, close)
+    before = regime.to_state()
+    noon = t_ms(D("2024-01-09")) - 5 * 3600 * 1000  # 11:00 New York
+    session = regime.intraday("RUT", noon, 112.0)
+    assert session == {"symbol": "RUT", "session_day": "2024-01-09",
+                       "event_time": "2024-01-09T16:00:00.000Z", "price": 112.0,
+                       "change_from_close": pytest.approx(112 / 111 - 1),
+                       "pct_from_ath": pytest.approx(112 / 111 - 1), "above_ath": True}
+    assert regime.to_state() == before  # no close, no record, no streak moved
+    assert regime.intraday("SPX", noon, 4000.0)["pct_from_ath"] is None
+
+
+def test_only_quotes_stamped_at_the_1600_close_are_closes() -> None:
+    from streams.routing import is_session_close
+
+    assert is_session_close(t_ms(D("2024-01-09")))  # 21:00 UTC in winter = 16:00 New York
+    assert not is_session_close(t_ms(D("2024-01-09")) + 60_000)
+    assert not is_session_close(t_ms(D("2024-01-09")) - 1)
+    summer = timegm((2024, 7, 9, 20, 0, 0)) * 1000  # 16:00 EDT
+    assert is_session_close(summer)

@@ -127,3 +127,9 @@ def test_market_wide_agents_get_ticks_ratios_flows_and_ranks() -> None:
                           inflow=10.0, outflow=25.0, netflow=15.0).dumps()
     with pytest.raises(SchemaError, match="is not inflow - outflow"):
         route("netflows", bad, CONFIG)
+
+
+def test_intraday_index_quotes_reach_only_the_regime_agent() -> None:
+    [(kind, key, point)] = route("index-quotes", quote("RUT", "2024-03-04T18:30:00.000Z"), CONFIG)
+    assert (kind, key, point.role, point.series) == ("regime", "RUT/SPX", "intraday", "RUT")
+    assert route("index-quotes", quote("IWM", "2024-03-04T18:30:00.000Z"), CONFIG) == []
