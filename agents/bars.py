@@ -57,7 +57,7 @@ async def build_bars(stream: StreamT) -> None:
 
 async def rebuild_bar_views() -> None:
     """Redis after a flush: the open bar of every symbol this worker owns."""
-    for key, state in bar_state.items():
+    for key, state in list(bar_state.items()):
         exchange, _, symbol = key.partition(":")
         builder = BarBuilder.from_state(config.bar_intervals, LATENESS_MS, state)
         for interval in config.bar_intervals:

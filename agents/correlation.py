@@ -70,6 +70,6 @@ async def correlate(stream: StreamT) -> None:
 
 
 async def rebuild_correlation_views() -> None:
-    for pair, state in correlation_state.items():
+    for pair, state in list(correlation_state.items()):
         if state.get("view"):
             await view.update("correlation", pair, state["view"])

@@ -67,7 +67,7 @@ async def track_drawdowns(stream: StreamT) -> None:
 
 
 async def rebuild_drawdown_views() -> None:
-    for coin, state in drawdown_state.items():
+    for coin, state in list(drawdown_state.items()):
         await show_coin(coin, state)
-    for name, breadth in breadth_state.items():
+    for name, breadth in list(breadth_state.items()):
         await view.update("breadth", name, breadth)

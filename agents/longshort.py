@@ -137,7 +137,7 @@ async def track_long_short(stream: StreamT) -> None:
 
 
 async def rebuild_longshort_views() -> None:
-    for state in series_state.values():
+    for state in list(series_state.values()):
         await show_series(state)
-    for variant, snapshot in cross_state.items():
+    for variant, snapshot in list(cross_state.items()):
         await view.update("longshort-cross", variant, snapshot)

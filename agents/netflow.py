@@ -98,5 +98,5 @@ async def track_netflows(stream: StreamT) -> None:
 
 
 async def rebuild_netflow_views() -> None:
-    for key, state in netflow_state.items():
+    for key, state in list(netflow_state.items()):
         await show(key, state["latest"])

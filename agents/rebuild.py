@@ -1,7 +1,8 @@
 """Redis is a derived view: when it comes back empty (flushed, or a new server), rebuild it.
 
 A timer checks the layout marker ``meta:layout``; when it is missing, every agent rewrites the
-views of the table entries this worker owns, then the marker is set again. ``signals:recent``
+views of the table entries this worker owns (iterating copies: agents keep writing the tables
+meanwhile), then the marker is set again. ``signals:recent``
 and ``deadletter:counts`` are not rebuilt: they refill as signals fire and events are rejected.
 """
 
@@ -34,6 +35,10 @@ async def rebuild_redis_if_flushed() -> None:
     if present is not False:  # there, or Redis is down (retried at the next tick)
         return
     log.warning("Redis layout marker missing: rebuilding the Redis views from the tables")
-    for rebuild in REBUILDERS:
-        await rebuild()
+    try:
+        for rebuild in REBUILDERS:
+            await rebuild()
+    except Exception:  # a timer that raises stops the whole worker: log, retry next tick
+        log.exception("Redis rebuild failed; retried at the next check")
+        return
     await view.mark_layout()

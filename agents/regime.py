@@ -55,6 +55,6 @@ async def track_regime(stream: StreamT) -> None:
 
 
 async def rebuild_regime_views() -> None:
-    for key, snapshot in regime_views.items():
+    for key, snapshot in list(regime_views.items()):
         name, _, subject = key.partition(":")
         await view.update(name, subject, snapshot)

@@ -85,6 +85,6 @@ async def track_score(stream: StreamT) -> None:
 
 
 async def rebuild_score_view() -> None:
-    for name, state in score_state.items():
+    for name, state in list(score_state.items()):
         if state.get("snapshot"):
             await view.update("score", name, state["snapshot"])
