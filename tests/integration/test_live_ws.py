@@ -329,3 +329,30 @@ async def test_the_cli_produces_until_sigterm_then_flushes_and_exits_cleanly(
     assert process.returncode == 0, log
     assert "binance-futures: messages=" in log and "stopped: queue 0/10000" in log
     await assert_ticks_exactly_once(namespace.settings, FUTURES_TRADES)
+
+
+async def test_binance_spot_recording_trades_and_book_tickers_once(namespace: Namespace) -> None:
+    """The recorded spot session (quiet: 2 trades, 84 book tickers), spot symbols and topics."""
+    from wsfixtures import BINANCE_SPOT
+
+    spot = load_recording(BINANCE_SPOT)
+    trades = binance_agg_trades(spot.frames)
+    books = [f for f in spot.frames if '@bookTicker"' in f]
+    symbols = {"LRCBTC": "LRC/BTC", "NKNUSDT": "NKN/USDT"}
+    source = {"type": "binance_ws", "name": "binance-spot", "market": "spot",
+              "symbols": list(symbols.values()), "channels": ["aggTrade", "bookTicker"],
+              "watchdog_seconds": 5, "backoff_base_seconds": 0.05, "backoff_cap_seconds": 0.2}
+    async with BinanceServer(spot.frames) as server, running(namespace, [{
+            **source, "ws_url": server.ws_url, "rest_url": server.http_url}]) as live:
+        wanted = len(trades) + sum(json.loads(f)["data"]["s"] in symbols for f in books)
+        await live.until(lambda: live.source.stats.produced == wanted, "every trade and ticker")
+        assert live.source.stats.duplicates == live.source.stats.dropped == 0
+
+    def spot_tick(data: dict[str, Any]) -> dict[str, Any]:
+        return {**expected_tick({**data, "s": "SUSHIUSDT"}), "exchange": "binance",
+                "symbol": symbols[data["s"]]}
+
+    await assert_ticks_exactly_once(namespace.settings, trades, spot_tick)
+    tickers = [json.loads(m.value) for m in await read_messages(namespace.settings, "tickers")]
+    assert {t["symbol"] for t in tickers} == set(symbols.values())
+    assert all(t["exchange"] == "binance" and t["kind"] == "book" for t in tickers)
