@@ -20,6 +20,7 @@ from altseason.errors import SchemaError
 from schemas.decode import decode_event, parse_utc, to_ms
 from schemas.records import (
     CryptoTick,
+    Event,
     ExchangeNetflow,
     IndexQuote,
     LongShortRatio,
@@ -40,30 +41,44 @@ def is_session_close(t_ms: int) -> bool:
     return moment.time() == time(16, 0)
 
 
-def series_observation(topic: str, raw: bytes | None,
-                       config: SignalSettings) -> tuple[str, str, float] | None:
-    """(series, event_time, value) of a raw input event, None if no series uses it.
+#: the record of each input topic
+INPUT_RECORDS: dict[str, type[Event]] = {
+    "index-quotes": IndexQuote, "market-caps": MarketCap, "ticks": CryptoTick,
+    "long-short-ratios": LongShortRatio, "netflows": ExchangeNetflow,
+}
 
-    Raises SchemaError (with the reason) for an invalid event or an unknown index symbol.
+
+def decode_input(topic: str, raw: bytes | None) -> Event:
+    """The validated record of a raw input event; SchemaError (with the reason) if invalid."""
+    if topic not in INPUT_RECORDS:
+        raise SchemaError(f"no route for topic {topic!r}")
+    return decode_event(INPUT_RECORDS[topic], raw)
+
+
+def series_observation(record: Event,
+                       config: SignalSettings) -> tuple[str, str, float] | None:
+    """(series, event_time, value) of an input record, None if no series uses it.
+
+    Raises SchemaError for an unknown index symbol.
     """
-    if topic == "index-quotes":
-        quote = decode_event(IndexQuote, raw)
+    if isinstance(record, IndexQuote):
+        quote = record
         if quote.symbol not in config.index_symbols:
             raise SchemaError(f"unknown index symbol {quote.symbol!r} "
                               f"(known: {', '.join(config.index_symbols)})")
         return quote.symbol, quote.event_time, quote.price
-    if topic == "market-caps":
-        cap = decode_event(MarketCap, raw)
+    if isinstance(record, MarketCap):
+        cap = record
         series = cap.asset if cap.asset in config.aggregate_assets else f"{cap.asset}.MCAP"
         return series, cap.event_time, cap.market_cap
-    if topic == "ticks":
-        tick = decode_event(CryptoTick, raw)
+    if isinstance(record, CryptoTick):
+        tick = record
         base = tick.symbol.split("/")[0]
         # a token may share an index's ticker (SPX6900 trades as SPX/USDT): never mix them
         if tick.exchange != config.reference_exchange or base in config.index_symbols:
             return None
         return base, tick.event_time, tick.price
-    raise SchemaError(f"no route for topic {topic!r}")
+    return None
 
 
 def observation(kind: str, subject: str, record: Record, event_time: str) -> Observation:
@@ -71,11 +86,10 @@ def observation(kind: str, subject: str, record: Record, event_time: str) -> Obs
                        t_ms=to_ms(parse_utc(event_time)), event=record.asdict())
 
 
-def market_routes(topic: str, raw: bytes | None,
-                  config: SignalSettings) -> list[tuple[str, str, Record]]:
+def market_routes(record: Event, config: SignalSettings) -> list[tuple[str, str, Record]]:
     """(agent, key, record) for the bars and the market-wide agents."""
-    if topic == "ticks":
-        tick = decode_event(CryptoTick, raw)
+    if isinstance(record, CryptoTick):
+        tick = record
         routed: list[tuple[str, str, Record]] = [
             ("bars", f"{tick.exchange}:{tick.symbol}", tick)]
         base = tick.symbol.split("/")[0]
@@ -83,20 +97,20 @@ def market_routes(topic: str, raw: bytes | None,
             routed.append(("drawdown", MARKET_KEY,
                            observation("price", base, tick, tick.event_time)))
         return routed
-    if topic == "long-short-ratios":
-        ratio = decode_event(LongShortRatio, raw)
+    if isinstance(record, LongShortRatio):
+        ratio = record
         return [("longshort", MARKET_KEY, observation(
             "long_short", f"{ratio.exchange}:{ratio.symbol}", ratio, ratio.event_time))]
-    if topic == "netflows":
-        flow = decode_event(ExchangeNetflow, raw)
+    if isinstance(record, ExchangeNetflow):
+        flow = record
         if abs(flow.netflow - (flow.inflow - flow.outflow)) > 1e-6 * max(
                 1.0, flow.inflow + flow.outflow):
             raise SchemaError(f"netflow {flow.netflow} is not inflow - outflow "
                               f"({flow.inflow} - {flow.outflow})")
         return [("netflow", MARKET_KEY, observation(
             "netflow", f"{flow.exchange}:{flow.token}", flow, flow.event_time))]
-    if topic == "market-caps":
-        cap = decode_event(MarketCap, raw)
+    if isinstance(record, MarketCap):
+        cap = record
         if cap.asset not in config.aggregate_assets and cap.rank is not None:
             return [("longshort", MARKET_KEY,
                      observation("market_cap", cap.asset, cap, cap.event_time))]
@@ -107,15 +121,14 @@ def route(topic: str, raw: bytes | None,
           config: SignalSettings) -> list[tuple[str, str, Record]]:
     """(agent, key, record) for every agent that uses this event: the pair agents
     ("correlation", "regime"; key = pair) and the others (see ``market_routes``)."""
-    routed = market_routes(topic, raw, config)
-    if topic in ("long-short-ratios", "netflows"):
-        return routed
-    observed = series_observation(topic, raw, config)
+    record = decode_input(topic, raw)  # once: every route below reads the same record
+    routed = market_routes(record, config)
+    observed = series_observation(record, config)
     if observed is None:
         return routed
     series, event_time, value = observed
     t_ms = to_ms(parse_utc(event_time))
-    if topic == "index-quotes" and not is_session_close(t_ms):
+    if isinstance(record, IndexQuote) and not is_session_close(t_ms):
         if series in (config.regime_index, config.regime_benchmark):
             pair = f"{config.regime_index}/{config.regime_benchmark}"
             routed.append(("regime", pair, SeriesPoint(
