@@ -223,9 +223,18 @@ class Settings:
     #: table store: memory:// (tests, dev) or rocksdb:// (production)
     store: str = "memory://"
     datadir: str = ".stack/worker"
+    #: the worker's web server: /health, /ready, /metrics (0 = no web server)
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    #: the live producers' web server: /health, /ready, /metrics (0 = none)
+    producer_web_host: str = "127.0.0.1"
+    producer_web_port: int = 6067
+    #: the dashboard (``altseason dashboard``)
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8080
     log_level: str = "warn"
+    #: json (one object per line), text, or auto (text on a terminal, else json)
+    log_format: str = "auto"
     #: how often the worker checks that Redis still holds its views (rebuilt after a flush)
     redis_check_seconds: float = 5.0
     signals: SignalSettings = field(default_factory=SignalSettings)
@@ -241,8 +250,11 @@ class Settings:
             raise ConfigError(f"redis_prefix {self.redis_prefix!r} must end with ':'")
         if self.topic_partitions < 1 or self.topic_replication_factor < 1:
             raise ConfigError("topic_partitions and topic_replication_factor must be >= 1")
-        if not 0 <= self.web_port <= 65535:
-            raise ConfigError(f"web_port {self.web_port} is not a TCP port")
+        for name in ("web_port", "producer_web_port", "dashboard_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"{name} {getattr(self, name)} is not a TCP port")
+        if self.log_format not in ("auto", "json", "text"):
+            raise ConfigError(f"log_format {self.log_format!r} must be one of auto, json, text")
         if self.log_level not in ("crit", "error", "warn", "info", "debug"):
             raise ConfigError(
                 f"log_level {self.log_level!r} must be one of crit, error, warn, info, debug"
