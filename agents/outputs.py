@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from datetime import UTC, datetime
 
 from faust.types import Message
 
 from agents.redis_view import RedisView
+from altseason.metrics import DEAD_LETTERS, SIGNALS_EMITTED
 from schemas.decode import iso_utc
 from schemas.records import DeadLetter, ScoreComponent, Signal
 from streams.app import settings
@@ -19,14 +19,13 @@ from streams.topics import deadletter_topic, score_components_topic, signals_top
 log = logging.getLogger(__name__)
 
 view = RedisView(settings)
-#: rejected events per reason kind, for metrics
-dead_letter_counts: Counter[str] = Counter()
 MAX_PAYLOAD_CHARS = 64 * 1024
 
 
 async def emit_signal(signal: Signal) -> None:
     """Send a signal to the ``signals`` topic (key = subject) and publish it in Redis."""
     await signals_topic.send(key=signal.subject.encode(), value=signal)
+    SIGNALS_EMITTED.labels(signal.type).inc()
     await view.signal(signal)
 
 
@@ -56,7 +55,7 @@ async def dead_letter(message: Message, payload: bytes | str | None, reason: str
         source=source,
         failed_at=iso_utc(datetime.now(UTC)),
     )
-    dead_letter_counts[topic] += 1
+    DEAD_LETTERS.labels(topic, source).inc()
     log.info("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset,
              reason)
     await deadletter_topic.send(key=topic.encode(), value=letter)

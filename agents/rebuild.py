@@ -18,6 +18,7 @@ from agents.netflow import rebuild_netflow_views
 from agents.outputs import view
 from agents.regime import rebuild_regime_views
 from agents.score import rebuild_score_view
+from altseason.metrics import REDIS_REBUILDS
 from streams.app import app, settings
 
 log = logging.getLogger(__name__)
@@ -42,3 +43,4 @@ async def rebuild_redis_if_flushed() -> None:
         log.exception("Redis rebuild failed; retried at the next check")
         return
     await view.mark_layout()
+    REDIS_REBUILDS.inc()

@@ -22,6 +22,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from altseason.config import Settings
+from altseason.metrics import REDIS_WRITE_ERRORS
 from schemas.records import SCHEMA_VERSION, Signal
 
 log = logging.getLogger(__name__)
@@ -103,5 +104,6 @@ class RedisView:
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self.write_errors += 1
+        REDIS_WRITE_ERRORS.labels(what).inc()
         log.warning("Redis %s write failed (%d so far), processing goes on: %r",
                     what, self.write_errors, exc)

@@ -12,8 +12,11 @@ def run_worker() -> None:
     """Create the topics if needed, then hand over to Faust's worker (blocks until stopped)."""
     import agents.rebuild  # noqa: F401  (registers every agent, its tables and the timer)
     import agents.route  # noqa: F401
+    from agents.outputs import view
+    from altseason.web import register_worker_pages
     from streams.app import app, settings
 
+    register_worker_pages(app, view.client.ping)
     asyncio.run(ensure_topics(settings))
-    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level]
+    sys.argv = [sys.argv[0], "--quiet", "worker", "--loglevel", settings.log_level]
     app.main()

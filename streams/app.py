@@ -10,6 +10,7 @@ from __future__ import annotations
 import faust
 
 from altseason.config import Settings, load_settings
+from altseason.logs import logging_config
 
 settings: Settings = load_settings()
 
@@ -25,6 +26,7 @@ app = faust.App(
     web_enabled=settings.web_port != 0,  # 0 = no web server
     web_in_thread=False,
     autodiscover=False,
+    logging_config=logging_config(settings.log_level, settings.log_format),
     origin="streams.app",
     # Tables are changelog-backed; a changed app id starts from empty tables.
     table_cleanup_interval=60.0,

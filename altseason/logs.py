@@ -1,0 +1,68 @@
+"""Logs: one JSON object per line for log collectors, plain text for a person at a terminal.
+
+``log_format`` (settings): ``json``, ``text``, or ``auto`` (text when stdout is a terminal,
+else JSON). The worker hands :func:`logging_config` to Faust (which installs it with
+``dictConfig``); the other commands call :func:`configure_logging`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+#: our level names (settings.log_level) -> logging's
+LEVELS = {"crit": "CRITICAL", "error": "ERROR", "warn": "WARNING", "info": "INFO",
+          "debug": "DEBUG"}
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: LogRecord attributes that are not extra fields given with ``log.info(..., extra={})``
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message",
+                                                                               "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", ...extra, "exc_info"}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def resolved_format(log_format: str) -> str:
+    """``json`` or ``text``: ``auto`` is text only on a terminal."""
+    if log_format == "auto":
+        return "text" if sys.stdout.isatty() else "json"
+    return log_format
+
+
+def logging_config(log_level: str, log_format: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` mapping: everything to stdout, at ``log_level``."""
+    formatter: dict[str, Any] = (
+        {"()": f"{__name__}.JsonFormatter"} if resolved_format(log_format) == "json"
+        else {"format": TEXT_FORMAT})
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "default",
+                                "stream": "ext://sys.stdout"}},
+        "root": {"level": LEVELS[log_level], "handlers": ["stdout"]},
+    }
+
+
+def configure_logging(log_level: str, log_format: str) -> None:
+    logging.config.dictConfig(logging_config(log_level, log_format))
