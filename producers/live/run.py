@@ -38,6 +38,12 @@ class LiveProducer:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set (or a source fails on its config), then flush and stop."""
         await ensure_topics(self.settings)
+        runner = None
+        if self.settings.producer_web_port:
+            from producers.live.web import start_producer_web
+
+            runner = await start_producer_web(self, self.settings.producer_web_host,
+                                              self.settings.producer_web_port)
         await self.sink.start()
         tasks = [asyncio.create_task(source.run(self.sink.emitter(source.stats)),
                                      name=source.name) for source in self.sources]
@@ -60,6 +66,8 @@ class LiveProducer:
             await asyncio.gather(*tasks, status, stopped, return_exceptions=True)
             await self.sink.close(self.config.sink.flush_timeout_seconds)
             status_log.info("stopped: %s", self.status_line())
+            if runner is not None:
+                await runner.cleanup()
         if failure is not None:
             raise failure
 

@@ -128,6 +128,16 @@ class KafkaSink:
         self._producer = producer
         self._task = asyncio.create_task(self._deliver_forever(), name="kafka-sink")
 
+    async def broker_reachable(self, timeout_s: float = 3.0) -> bool:
+        """Whether the delivery task runs and a Kafka broker answers a metadata request."""
+        if self._producer is None or self._task is None or self._task.done():
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout_s)
+            return True
+        except Exception:  # timeout or connection error: not ready
+            return False
+
     async def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every queued record is acknowledged; False on timeout."""
         try:

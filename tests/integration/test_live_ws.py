@@ -14,11 +14,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from harness import Namespace
+from harness import Namespace, free_port
 from wsfixtures import (
     BINANCE_FUTURES,
     COINBASE,
@@ -307,9 +308,11 @@ async def test_the_cli_produces_until_sigterm_then_flushes_and_exits_cleanly(
     async with BinanceServer(FUTURES.frames) as server:
         config.write_text(yaml.safe_dump({"status_interval_seconds": 0.5,
                                           "sources": [binance_source(server)]}))
+        port = free_port()
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "altseason", "produce", "live", "--config", str(config),
-            env={**os.environ, **namespace.env}, stderr=asyncio.subprocess.PIPE)
+            env={**os.environ, **namespace.env, "ALTSEASON_PRODUCER_WEB_PORT": str(port)},
+            stdout=asyncio.subprocess.PIPE)
         try:
             async def produced() -> int:
                 return len(await read_messages(namespace.settings, "ticks"))
@@ -319,15 +322,27 @@ async def test_the_cli_produces_until_sigterm_then_flushes_and_exits_cleanly(
                 assert process.returncode is None, "the producer exited"
                 assert asyncio.get_running_loop().time() < deadline, "nothing produced"
                 await asyncio.sleep(0.3)
+            # its endpoints: ready, and the counters say what was produced
+            async with aiohttp.ClientSession() as http:
+                base = f"http://127.0.0.1:{port}"
+                async with http.get(f"{base}/ready") as response:
+                    assert response.status == 200, await response.text()
+                async with http.get(f"{base}/metrics") as response:
+                    metrics = await response.text()
+            assert ('altseason_producer_produced_total{source="binance-futures"} '
+                    f"{float(len(FUTURES_TRADES))}") in metrics
+            assert 'altseason_producer_dropped_total{source="binance-futures"} 0.0' in metrics
             process.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(process.communicate(), 20)
+            stdout, _ = await asyncio.wait_for(process.communicate(), 20)
         finally:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-    log = stderr.decode()
+    log = [json.loads(line) for line in stdout.decode().splitlines()]  # JSON: not a terminal
     assert process.returncode == 0, log
-    assert "binance-futures: messages=" in log and "stopped: queue 0/10000" in log
+    messages = [entry["message"] for entry in log]
+    assert any("binance-futures: messages=" in m for m in messages)
+    assert any(m.startswith("stopped: queue 0/10000") for m in messages)
     await assert_ticks_exactly_once(namespace.settings, FUTURES_TRADES)
 
 
