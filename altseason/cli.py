@@ -11,6 +11,7 @@ from pathlib import Path
 
 from altseason.config import Settings
 from altseason.errors import AltseasonError, ConfigError
+from altseason.logs import configure_logging
 from schemas.records import Signal
 
 DEFAULT_REPLAY_DIR = Path("data/replay")
@@ -86,8 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.add_argument("action", choices=["generate"])
 
     config = sub.add_parser("config", help="settings")
-    config.add_argument("action", choices=["check"])
+    config.add_argument("action", choices=["check"],
+                        help="validate defaults < FILE < ALTSEASON_* environment and print "
+                             "the effective settings, secrets masked")
     config.add_argument("file", nargs="?", help="YAML file to check")
+
+    dashboard = sub.add_parser("dashboard", help="the live dashboard over Redis pub/sub")
+    dashboard.add_argument("--host", help="default: dashboard_host")
+    dashboard.add_argument("--port", type=int, help="default: dashboard_port")
+
+    report = sub.add_parser("report", help="PNG charts and a Markdown summary of the data")
+    report.add_argument("--out", type=Path, required=True, help="folder to write into")
+    report.add_argument("--replay", type=Path, default=DEFAULT_REPLAY_DIR,
+                        help="recorded data to replay offline (default: data/replay)")
+    report.add_argument("--from", dest="since", type=_day, help="first day")
+    report.add_argument("--until", type=_day, help="last day")
+    report.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
@@ -132,6 +147,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_worker()
         return 0
     settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "topics":
         from altseason.kafka_admin import ensure_topics
 
@@ -158,13 +174,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "signals":
         return asyncio.run(_tail(settings, args.from_beginning, args.json))
     if args.command == "produce":
-        import logging
-
         from producers.live.run import produce_live
 
-        logging.basicConfig(level=logging.INFO if settings.log_level in ("info", "debug")
-                            else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
         asyncio.run(produce_live(args.live_config, settings))
+        return 0
+    if args.command == "dashboard":
+        from altseason.dashboard import serve_dashboard
+
+        asyncio.run(serve_dashboard(settings, args.host, args.port))
+        return 0
+    if args.command == "report":
+        from altseason.report import write_report
+
+        path = write_report(args.out, args.replay, settings=settings,
+                            progress=not args.no_progress, since=args.since, until=args.until)
+        print(path)
         return 0
     raise ConfigError(f"unknown command {args.command}")
 

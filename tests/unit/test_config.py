@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,29 @@ def test_masked_hides_credentials_in_urls() -> None:
 def test_masked_hides_a_password_containing_at_sign() -> None:
     data = masked(Settings(redis_url="redis://default:p@ssw0rd@cache:6379/0"))
     assert data["redis_url"] == "redis://***@cache:6379/0"
+
+
+def test_config_check_prints_env_over_file_over_defaults_with_secrets_masked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from altseason.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text("log_level: error\ntopic_prefix: prod.\nsignals:\n  streak_min_days: 7\n")
+    for key in [k for k in os.environ if k.startswith("ALTSEASON_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("ALTSEASON_LOG_LEVEL", "info")
+    monkeypatch.setenv("REDIS_URL", "redis://app:s3cr3t-pw@cache:6379/0")
+    assert main(["config", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    effective = json.loads(out)
+    assert effective["log_level"] == "info"  # environment over file
+    assert effective["topic_prefix"] == "prod."  # file over defaults
+    assert effective["signals"]["streak_min_days"] == 7
+    assert effective["web_port"] == 6066  # defaults
+    assert effective["redis_url"] == "redis://***@cache:6379/0"
+    assert "s3cr3t-pw" not in out
+
+    path.write_text("dashboard_port: 99999\n")
+    assert main(["config", "check", str(path)]) == 2
+    assert "dashboard_port 99999 is not a TCP port" in capsys.readouterr().err
