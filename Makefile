@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # the stack's own servers: with these set, `stack down` would take them for external ones
 LOCAL := env -u KAFKA_BOOTSTRAP_SERVERS -u REDIS_URL
 
-.PHONY: install test test-unit lint run stack-up stack-down schemas bench clean
+.PHONY: install browser test test-unit lint run stack-up stack-down schemas bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,13 +16,19 @@ $(STAMP): pyproject.toml
 ## install: Python deps into .venv; Kafka jars (Maven Central) and redis-server come with stack up
 install: $(STAMP)
 
+## browser: Debian's chromium for tests/browser (Playwright drives /usr/bin/chromium), with apt
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "chromium not found: apt-get install chromium (as root)" >&2; exit 1; }
+
 ## lint: ruff and mypy
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 ## test: lint, start the local stack (unless one runs), run every test, stop what it started
-test: lint
+test: lint browser
 	@was_up=$$($(BIN)/altseason stack status >/dev/null 2>&1 && echo yes); \
 	$(BIN)/altseason stack up >/dev/null || exit 1; \
 	set -a; eval "$$($(BIN)/altseason stack status --env)"; set +a; \

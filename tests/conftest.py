@@ -62,6 +62,8 @@ async def namespace(stack_env: dict[str, str], tmp_path: Path,
         "ALTSEASON_REDIS_PREFIX": f"t{tag}:",
         "ALTSEASON_DATADIR": str(tmp_path / "worker-data"),
         "ALTSEASON_WEB_PORT": str(free_port()),
+        "ALTSEASON_PRODUCER_WEB_PORT": str(free_port()),
+        "ALTSEASON_DASHBOARD_PORT": str(free_port()),
         "ALTSEASON_LOG_LEVEL": "info",
     }
     for key, value in env.items():
