@@ -96,8 +96,9 @@ def cross_snapshot(variant: str) -> dict[str, Any] | None:
 async def show_series(state: dict[str, Any]) -> None:
     latest = state["latest"]
     member = f"{latest['exchange']}:{latest['symbol']}"
-    await view.update("longshort", f"{member}:{latest['variant']}", latest, ttl_s=SERIES_TTL_S,
-                      rankings=[(latest["variant"], member, latest["ratio"])])
+    rank = coin_ranks.get(latest["coin"], {}).get("rank")  # for the rank vs ratio scatter
+    await view.update("longshort", f"{member}:{latest['variant']}", {**latest, "rank": rank},
+                      ttl_s=SERIES_TTL_S, rankings=[(latest["variant"], member, latest["ratio"])])
 
 
 @app.agent(longshort_points_topic)

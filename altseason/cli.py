@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="exit once every replayed event is processed (the default)")
     mode.add_argument("--follow", action="store_true", help="keep running after the replay")
     run.add_argument("--timeout", type=float, default=900, help="seconds to wait for the worker")
+    run.add_argument("--no-dashboard", action="store_true",
+                     help="do not serve the dashboard (dashboard_port) during the run")
     replay_args(run)
 
     produce = sub.add_parser("produce", help="live producers")
@@ -147,7 +149,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_worker()
         return 0
     settings = _settings(args)
-    configure_logging(settings.log_level, settings.log_format)
+    services = ("produce", "dashboard")  # log to stdout; the others print their output there
+    configure_logging(settings.log_level, settings.log_format,
+                      "stdout" if args.command in services else "stderr")
     if args.command == "topics":
         from altseason.kafka_admin import ensure_topics
 
@@ -169,7 +173,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         asyncio.run(run_replay(settings, args.data_dir, since=args.since, until=args.until,
                                speed=args.speed, follow=args.follow,
-                               progress=not args.no_progress, timeout_s=args.timeout))
+                               progress=not args.no_progress, timeout_s=args.timeout,
+                               dashboard=not args.no_dashboard))
         return 0
     if args.command == "signals":
         return asyncio.run(_tail(settings, args.from_beginning, args.json))

@@ -1,6 +1,6 @@
 """Logs: one JSON object per line for log collectors, plain text for a person at a terminal.
 
-``log_format`` (settings): ``json``, ``text``, or ``auto`` (text when stdout is a terminal,
+``log_format`` (settings): ``json``, ``text``, or ``auto`` (text when the stream is a terminal,
 else JSON). The worker hands :func:`logging_config` to Faust (which installs it with
 ``dictConfig``); the other commands call :func:`configure_logging`.
 """
@@ -42,27 +42,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def resolved_format(log_format: str) -> str:
+def resolved_format(log_format: str, stream: str = "stdout") -> str:
     """``json`` or ``text``: ``auto`` is text only on a terminal."""
     if log_format == "auto":
-        return "text" if sys.stdout.isatty() else "json"
+        return "text" if getattr(sys, stream).isatty() else "json"
     return log_format
 
 
-def logging_config(log_level: str, log_format: str) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` mapping: everything to stdout, at ``log_level``."""
+def logging_config(log_level: str, log_format: str, stream: str = "stdout") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` mapping: everything to ``stream``, at ``log_level``.
+
+    Services (worker, producers, dashboard) log to stdout, as containers do; commands whose
+    stdout is their output (``run``, ``signals tail``, ``config check``) log to stderr.
+    """
     formatter: dict[str, Any] = (
-        {"()": f"{__name__}.JsonFormatter"} if resolved_format(log_format) == "json"
+        {"()": f"{__name__}.JsonFormatter"} if resolved_format(log_format, stream) == "json"
         else {"format": TEXT_FORMAT})
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
-        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "default",
-                                "stream": "ext://sys.stdout"}},
-        "root": {"level": LEVELS[log_level], "handlers": ["stdout"]},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
+                                "stream": f"ext://sys.{stream}"}},
+        "root": {"level": LEVELS[log_level], "handlers": ["default"]},
     }
 
 
-def configure_logging(log_level: str, log_format: str) -> None:
-    logging.config.dictConfig(logging_config(log_level, log_format))
+def configure_logging(log_level: str, log_format: str, stream: str = "stdout") -> None:
+    logging.config.dictConfig(logging_config(log_level, log_format, stream))

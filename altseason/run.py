@@ -7,6 +7,7 @@ topic, waits until the worker has processed every event, prints a summary and st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from typing import TextIO
 import redis.asyncio as redis
 
 from altseason.config import Settings
+from altseason.dashboard import serve_dashboard
 from altseason.errors import SourceError
 from altseason.kafka_admin import ensure_topics, group_lag
 from altseason.signals_tail import SignalTail, signal_line
@@ -91,9 +93,15 @@ async def wait_until_processed(settings: Settings, worker: subprocess.Popen[byte
 async def run_replay(settings: Settings, data_dir: Path, *, since: date | None = None,
                      until: date | None = None, speed: float = 0.0, follow: bool = False,
                      progress: bool = True, timeout_s: float = 600,
-                     log_path: Path | None = None, out: TextIO = sys.stdout) -> RunResult:
-    """Replay ``data_dir`` through a fresh worker; print each signal; return what happened."""
+                     log_path: Path | None = None, out: TextIO = sys.stdout,
+                     dashboard: bool = False) -> RunResult:
+    """Replay ``data_dir`` through a fresh worker; print each signal; return what happened.
+
+    ``dashboard``: also serve the dashboard (``dashboard_port``) while it runs.
+    """
     result = RunResult()
+    dash = asyncio.create_task(serve_dashboard(settings, replay_dir=data_dir)) \
+        if dashboard else None
     log_path = log_path or Path(settings.datadir).parent / "worker.log"
     events = load_replay(data_dir, since, until)
     await ensure_topics(settings)
@@ -132,6 +140,10 @@ async def run_replay(settings: Settings, data_dir: Path, *, since: date | None =
     finally:
         await tail.stop()
         stop_worker(worker)
+        if dash is not None:
+            dash.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await dash  # OSError: the port was taken, the run went on without it
     return result
 
 

@@ -69,6 +69,9 @@ def test_run_command_prints_signals_and_a_summary(namespace: Namespace,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
+    port = namespace.settings.dashboard_port
+    assert f"dashboard: http://127.0.0.1:{port}/ (Redis {namespace.settings.redis_prefix}* views)" \
+        in lines
     streaks = [line for line in lines if "outperformance_streak" in line]
     assert any("RUT has beaten SPX for 14 trading days in a row (2026-01-22)" in line
                for line in streaks), result.stdout
