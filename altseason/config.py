@@ -220,6 +220,10 @@ class Settings:
     #: partitions of the topics altseason creates
     topic_partitions: int = 3
     topic_replication_factor: int = 1
+    #: exactly_once: Kafka transactions commit each batch's outputs (signals, internal topics,
+    #: table changelogs) together with its input offsets (README "Guarantees");
+    #: at_least_once: after a crash, events since the last commit are processed again
+    processing_guarantee: str = "exactly_once"
     #: table store: memory:// (tests, dev) or rocksdb:// (production)
     store: str = "memory://"
     datadir: str = ".stack/worker"
@@ -261,6 +265,9 @@ class Settings:
             )
         if not self.redis_check_seconds > 0:
             raise ConfigError(f"redis_check_seconds must be > 0, got {self.redis_check_seconds}")
+        if self.processing_guarantee not in ("exactly_once", "at_least_once"):
+            raise ConfigError(f"processing_guarantee {self.processing_guarantee!r} must be "
+                              "exactly_once or at_least_once")
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise ConfigError(f"store {self.store!r} must be memory:// or rocksdb://")
         self.signals.validate()

@@ -67,18 +67,49 @@ async def topic_partitions(settings: Settings, topics: list[str]) -> list[TopicP
 
 
 async def group_lag(settings: Settings, group: str, topics: list[str]) -> int:
-    """Messages in ``topics`` that consumer group ``group`` has not committed yet."""
+    """Records in ``topics`` that consumer group ``group`` has not committed yet.
+
+    Transactional topics (the worker's own, under exactly-once) end with a commit marker
+    that takes an offset but is no record, so ``end - committed`` stays 1 when everything is
+    done: where the offsets differ, a read_committed consumer counts the records really left.
+    """
     async with admin_client(settings) as admin:
         partitions = await _partitions(admin, topics)
         committed = await admin.list_consumer_group_offsets(group)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                isolation_level="read_committed", enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)
+        behind = {}
+        for tp, end in ends.items():
+            meta = committed.get(tp)
+            start = meta.offset if meta is not None and meta.offset >= 0 else 0
+            if end > start:
+                behind[tp] = (start, end)
+        return await _records_left(consumer, behind)
     finally:
         await consumer.stop()
-    lag = 0
-    for tp, end in ends.items():
-        meta = committed.get(tp)
-        lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
-    return lag
+
+
+async def _records_left(consumer: AIOKafkaConsumer,
+                        behind: dict[TopicPartition, tuple[int, int]]) -> int:
+    """Records between each partition's (start, end); markers and aborted records skipped."""
+    if not behind:
+        return 0
+    consumer.assign(list(behind))
+    for tp, (start, _) in behind.items():
+        consumer.seek(tp, start)
+    left: dict[TopicPartition, int] = {}
+    for _ in range(10):  # a few fetches: enough to see a record or reach the end
+        batches = await consumer.getmany(timeout_ms=200)
+        for tp, records in batches.items():
+            left[tp] = left.get(tp, 0) + len(records)
+        unknown = [tp for tp in behind
+                   if tp not in left and await consumer.position(tp) < behind[tp][1]]
+        if not unknown:
+            break
+    else:
+        for tp in unknown:  # not fetched in time: count it as not done
+            left[tp] = left.get(tp, 0) + 1
+    return sum(left.values())

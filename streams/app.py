@@ -18,6 +18,7 @@ app = faust.App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap_servers}",
     store=settings.store,
+    processing_guarantee=settings.processing_guarantee,
     datadir=settings.datadir,
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication_factor,
