@@ -74,7 +74,10 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     syy = float(np.dot(dy, dy))
     if sxx <= 0.0 or syy <= 0.0 or np.all(xa == xa[0]) or np.all(ya == ya[0]):
         return math.nan
-    r = float(np.dot(dx, dy)) / math.sqrt(sxx * syy)
+    scale = math.sqrt(sxx) * math.sqrt(syy)  # not sqrt(sxx * syy): that product underflows
+    if scale == 0.0:
+        return math.nan
+    r = float(np.dot(dx, dy)) / scale
     return min(1.0, max(-1.0, r))
 
 
@@ -146,7 +149,10 @@ class RollingCorrelation:
             return None
         if n < 2 or self._run_x >= n or self._run_y >= n or self._sxx <= 0 or self._syy <= 0:
             return math.nan
-        r = self._sxy / math.sqrt(self._sxx * self._syy)
+        scale = math.sqrt(self._sxx) * math.sqrt(self._syy)  # the product alone underflows
+        if scale == 0.0:
+            return math.nan
+        r = self._sxy / scale
         return min(1.0, max(-1.0, r))
 
     @property

@@ -102,9 +102,15 @@ def check_correlation(rc: RollingCorrelation, x: np.ndarray, y: np.ndarray, i: i
     assert beta == pytest.approx(expected_beta, rel=1e-9, abs=1e-10 * spread), i
 
 
+#: how much of x's shape y carries. Not tinier than 1e-3: with rho = 3e-167, y is rounding
+#: residue after a 1e6 step has left the window (below double precision relative to the
+#: window's recent values), which no sum-based rolling estimator resolves (found by this test)
+rhos = st.one_of(st.just(0.0), st.floats(1e-3, 1.0), st.floats(-1.0, -1e-3))
+
+
 @settings(max_examples=150, deadline=None)
 @given(xs=segments, ys=segments, seed=seeds, window=st.sampled_from([2, 3, 30, 90, 250]),
-       k=st.integers(7, 61), rho=st.floats(-1.0, 1.0))
+       k=st.integers(7, 61), rho=rhos)
 def test_rolling_correlation_equals_recompute(
     xs: list, ys: list, seed: int, window: int, k: int, rho: float
 ) -> None:
