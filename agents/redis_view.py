@@ -18,10 +18,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from altseason.config import Settings
+from altseason.connections import redis_client
 from altseason.metrics import REDIS_WRITE_ERRORS
 from schemas.records import SCHEMA_VERSION, Signal
 
@@ -41,7 +41,7 @@ def hash_fields(snapshot: dict[str, Any]) -> dict[str, str]:
 class RedisView:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = redis.from_url(settings.redis_url, decode_responses=True)
+        self.client = redis_client(settings, decode_responses=True)
         self.write_errors = 0
 
     def key(self, *parts: str) -> str:

@@ -2,7 +2,11 @@
 
 Environment: ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` (as printed by ``altseason stack
 status --env``), ``ALTSEASON_CONFIG`` (path of the YAML file) and ``ALTSEASON_<FIELD>`` for
-every top-level field below (``ALTSEASON_SIGNALS__<FIELD>`` for the signal thresholds).
+every top-level field below (``ALTSEASON_SIGNALS__<FIELD>`` for the signal thresholds). Each of
+these top-level variables can instead name a file to read the value from (a mounted secret):
+``<VARIABLE>_FILE``, e.g. ``ALTSEASON_KAFKA_SASL_PASSWORD_FILE=/run/secrets/kafka-password``.
+Secrets (``kafka_sasl_password``, a password in ``redis_url``) come only from the environment
+or such files, never from the YAML file, and are masked wherever settings are shown.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +28,16 @@ ENV_PREFIX = "ALTSEASON_"
 VARIANTS = ("global_account", "top_account", "top_position", "taker_volume")
 SCORE_COMPONENTS = ("index_ath", "relative_strength", "correlation", "long_bias",
                     "accumulation", "breadth")
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+#: settings that are secrets: from the environment or a mounted file only, always masked
+SECRET_FIELDS = ("kafka_sasl_password",)
+#: settings that are URLs which may carry credentials (masked when shown)
+URL_FIELDS = ("kafka_bootstrap_servers", "redis_url")
+#: variables read without the ALTSEASON_ prefix, and the settings they set
+PLAIN_ENV = {"KAFKA_BOOTSTRAP_SERVERS": "kafka_bootstrap_servers", "REDIS_URL": "redis_url"}
+MASK = "***"
+_PASSWORD_PARAM = re.compile(r"(?i)([?&]password=)[^&#]*")
 
 
 @dataclass(frozen=True)
@@ -220,10 +235,13 @@ class Settings:
     #: partitions of the topics altseason creates
     topic_partitions: int = 3
     topic_replication_factor: int = 1
+    #: at_least_once: after a crash, events since the last commit come again (agents reject
+    #: what they already applied; signals keep their id: consumers dedupe on it).
     #: exactly_once: Kafka transactions commit each batch's outputs (signals, internal topics,
-    #: table changelogs) together with its input offsets (README "Guarantees");
-    #: at_least_once: after a crash, events since the last commit are processed again
-    processing_guarantee: str = "exactly_once"
+    #: table changelogs) with its input offsets; for one worker only: faust-streaming 0.15
+    #: crashes when a rebalance hits a transaction (faust-streaming/faust#323). README
+    #: "Guarantees"
+    processing_guarantee: str = "at_least_once"
     #: table store: memory:// (tests, dev) or rocksdb:// (production)
     store: str = "memory://"
     datadir: str = ".stack/worker"
@@ -241,14 +259,36 @@ class Settings:
     log_format: str = "auto"
     #: how often the worker checks that Redis still holds its views (rebuilt after a flush)
     redis_check_seconds: float = 5.0
+    #: Kafka client security (README "Security"): PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+    kafka_security_protocol: str = "PLAINTEXT"
+    #: SASL mechanism for the SASL_* protocols: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    #: secret: ALTSEASON_KAFKA_SASL_PASSWORD or ALTSEASON_KAFKA_SASL_PASSWORD_FILE only
+    kafka_sasl_password: str = field(default="", repr=False)
+    #: CA bundle (PEM) that signed the brokers' certificates (SSL, SASL_SSL); empty = the
+    #: system's CAs
+    kafka_ssl_cafile: str = ""
+    #: client certificate and its unencrypted key (PEM), for brokers that require one
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    #: CA bundle (PEM) that signed the Redis server's certificate (rediss:// URLs); empty =
+    #: the system's CAs
+    redis_ssl_ca_certs: str = ""
     signals: SignalSettings = field(default_factory=SignalSettings)
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, with secrets and URL credentials masked (safe to log)."""
+        shown = masked_fields(self)
+        return f"Settings({', '.join(f'{k}={shown[k]!r}' for k in shown)})"
 
     def validate(self) -> None:
         if not self.kafka_bootstrap_servers.strip():
             raise ConfigError("kafka_bootstrap_servers is empty")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(
-                f"redis_url {self.redis_url!r} must start with redis://, rediss:// or unix://"
+                f"redis_url {mask_url(self.redis_url)!r} must start with redis://, rediss:// "
+                "or unix://"
             )
         if not self.redis_prefix.endswith(":"):
             raise ConfigError(f"redis_prefix {self.redis_prefix!r} must end with ':'")
@@ -270,7 +310,37 @@ class Settings:
                               "exactly_once or at_least_once")
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise ConfigError(f"store {self.store!r} must be memory:// or rocksdb://")
+        self._validate_security()
         self.signals.validate()
+
+    def _validate_security(self) -> None:
+        protocol = self.kafka_security_protocol
+        if protocol not in KAFKA_SECURITY_PROTOCOLS:
+            raise ConfigError(f"kafka_security_protocol {protocol!r} must be one of "
+                              f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}")
+        if self.kafka_sasl_mechanism not in KAFKA_SASL_MECHANISMS:
+            raise ConfigError(f"kafka_sasl_mechanism {self.kafka_sasl_mechanism!r} must be one "
+                              f"of {', '.join(KAFKA_SASL_MECHANISMS)}")
+        if protocol.startswith("SASL_") and not (self.kafka_sasl_username
+                                                 and self.kafka_sasl_password):
+            raise ConfigError(
+                f"kafka_security_protocol {protocol} needs kafka_sasl_username and "
+                "kafka_sasl_password (the password from ALTSEASON_KAFKA_SASL_PASSWORD or a file "
+                "named by ALTSEASON_KAFKA_SASL_PASSWORD_FILE)")
+        tls_files = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+        for name in tls_files:
+            if getattr(self, name) and protocol not in ("SSL", "SASL_SSL"):
+                raise ConfigError(f"{name} is set but kafka_security_protocol {protocol} does "
+                                  "not use TLS (SSL or SASL_SSL)")
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ConfigError("kafka_ssl_certfile and kafka_ssl_keyfile go together")
+        if self.redis_ssl_ca_certs and not self.redis_url.startswith("rediss://"):
+            raise ConfigError("redis_ssl_ca_certs is set but redis_url is not a rediss:// "
+                              "(TLS) URL")
+        for name in (*tls_files, "redis_ssl_ca_certs"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{name}: {path} is not a readable file")
 
     def topic(self, name: str) -> str:
         """The full name of one of altseason's topics."""
@@ -341,12 +411,13 @@ def load_settings(
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
         if not isinstance(data, Mapping):
             raise ConfigError(f"config file {path} must hold a mapping of settings")
+        _reject_secrets(data)
         settings = _apply(settings, data, "")
     overrides: dict[str, Any] = {}
     signal_overrides: dict[str, Any] = {}
-    for key, value in env.items():
-        if key in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
-            overrides[key.lower()] = value
+    for key, value in _read_secret_files(env).items():
+        if key in PLAIN_ENV:
+            overrides[PLAIN_ENV[key]] = value
         elif key.startswith(f"{ENV_PREFIX}SIGNALS__"):
             signal_overrides[key.removeprefix(f"{ENV_PREFIX}SIGNALS__").lower()] = value
         elif key.startswith(ENV_PREFIX) and key not in (f"{ENV_PREFIX}CONFIG",):
@@ -360,12 +431,69 @@ def load_settings(
     return settings
 
 
+def _env_names(field_name: str) -> list[str]:
+    """The environment variables that set a top-level field."""
+    plain = [key for key, name in PLAIN_ENV.items() if name == field_name]
+    return [*plain, f"{ENV_PREFIX}{field_name.upper()}"]
+
+
+def _reject_secrets(data: Mapping[str, Any]) -> None:
+    """Secrets never go in the YAML file (it is committed, mounted from a ConfigMap...)."""
+    for name in SECRET_FIELDS:
+        if data.get(name) not in (None, ""):
+            env = _env_names(name)[-1]
+            raise ConfigError(f"{name}: secrets never go in the config file; set the environment "
+                              f"variable {env}, or mount a file and name it in {env}_FILE")
+    for name in URL_FIELDS:
+        value = data.get(name)
+        if isinstance(value, str) and mask_url(value) != value:
+            env = _env_names(name)[0]
+            raise ConfigError(f"{name}: a URL with credentials never goes in the config file; "
+                              f"set the environment variable {env}, or mount a file and name "
+                              f"it in {env}_FILE")
+
+
+def _read_secret_files(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with each ``<VARIABLE>_FILE`` of a top-level setting replaced by ``<VARIABLE>`` =
+    the file's text without its trailing newline (Docker and Kubernetes secrets as files)."""
+    variables = {name for f in dataclasses.fields(Settings) if f.name != "signals"
+                 for name in _env_names(f.name)}
+    resolved = dict(env)
+    for key, path in env.items():
+        variable = key.removesuffix("_FILE")
+        if variable == key or variable not in variables:
+            continue
+        if variable in env:
+            raise ConfigError(f"environment {variable} and {key} are both set; set only one")
+        try:
+            resolved[variable] = Path(path).read_text().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not a text file"
+            raise ConfigError(f"environment {key}: cannot read {path} ({reason})") from None
+        del resolved[key]
+    return resolved
+
+
+def mask_url(value: str) -> str:
+    """``value`` with the credentials of a URL (``user:password@``, ``?password=``) masked."""
+    if "@" in value:
+        scheme, _, rest = value.rpartition("//")
+        value = f"{scheme}//{MASK}@{rest.rsplit('@', 1)[1]}"
+    return _PASSWORD_PARAM.sub(rf"\1{MASK}", value)
+
+
+def masked_fields(settings: Settings) -> dict[str, Any]:
+    """The top-level settings by name, secrets and URL credentials masked (signals as is)."""
+    shown = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    for name in SECRET_FIELDS:
+        shown[name] = MASK if shown[name] else ""
+    for name in URL_FIELDS:
+        shown[name] = mask_url(str(shown[name]))
+    return shown
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, with credentials in URLs masked."""
-    data = dataclasses.asdict(settings)
-    for key in ("kafka_bootstrap_servers", "redis_url"):
-        value = str(data[key])
-        if "@" in value:
-            scheme, _, rest = value.rpartition("//")
-            data[key] = f"{scheme}//***@{rest.rsplit('@', 1)[1]}"
+    """The effective settings as plain data, with secrets and credentials in URLs masked."""
+    data = masked_fields(settings)
+    data["signals"] = dataclasses.asdict(settings.signals)
     return data

@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from altseason.config import Settings
+from altseason.connections import kafka_client_options
 from altseason.errors import SourceError
 from schemas.topics import TOPICS
 
@@ -44,7 +45,7 @@ def _topic_errors(response: object) -> list[tuple[str, int, str | None]]:
 
 @asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await admin.start()
     try:
         yield admin
@@ -76,7 +77,7 @@ async def group_lag(settings: Settings, group: str, topics: list[str]) -> int:
     async with admin_client(settings) as admin:
         partitions = await _partitions(admin, topics)
         committed = await admin.list_consumer_group_offsets(group)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(**kafka_client_options(settings),
                                 isolation_level="read_committed", enable_auto_commit=False)
     await consumer.start()
     try:

@@ -19,9 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-import redis.asyncio as redis
-
-from altseason.config import Settings
+from altseason.config import Settings, mask_url
+from altseason.connections import redis_client
 from altseason.dashboard import serve_dashboard
 from altseason.errors import SourceError
 from altseason.kafka_admin import ensure_topics, group_lag
@@ -148,7 +147,7 @@ async def run_replay(settings: Settings, data_dir: Path, *, since: date | None =
 
 
 async def dead_letter_total(settings: Settings) -> int:
-    client = redis.from_url(settings.redis_url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)
     try:
         counts = await client.hgetall(settings.redis_key("deadletter", "counts"))
     finally:
@@ -166,5 +165,5 @@ def print_summary(result: RunResult, settings: Settings, out: TextIO) -> None:
         last[sig.type] = sig
     for sig in last.values():
         print(f"  latest {sig.type}: {signal_line(sig)}", file=out)
-    print(f"Redis view under {settings.redis_prefix}* at {settings.redis_url}", file=out,
+    print(f"Redis view under {settings.redis_prefix}* at {mask_url(settings.redis_url)}", file=out,
           flush=True)

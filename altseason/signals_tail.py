@@ -9,6 +9,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from altseason.config import Settings
+from altseason.connections import kafka_client_options
 from altseason.errors import SourceError
 from altseason.kafka_admin import topic_partitions
 from schemas.records import Signal
@@ -33,7 +34,7 @@ class SignalTail:
         self.from_beginning = from_beginning
         self.topic = settings.topic("signals")
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **kafka_client_options(settings),
             enable_auto_commit=False,
             isolation_level="read_committed",
         )

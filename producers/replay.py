@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
 from altseason.config import Settings
+from altseason.connections import kafka_client_options
 from altseason.errors import ConfigError
 from schemas.decode import iso_utc, parse_utc
 from schemas.records import CryptoTick, Event, IndexQuote, LongShortRatio, MarketCap
@@ -171,7 +172,7 @@ def load_replay(data_dir: Path, since: date | None = None,
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
     """An idempotent, batching producer: acks from all in-sync replicas, retried, in order."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         enable_idempotence=True,
         acks="all",
         linger_ms=5,

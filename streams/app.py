@@ -10,6 +10,7 @@ from __future__ import annotations
 import faust
 
 from altseason.config import Settings, load_settings
+from altseason.connections import kafka_credentials
 from altseason.logs import logging_config
 
 settings: Settings = load_settings()
@@ -17,6 +18,7 @@ settings: Settings = load_settings()
 app = faust.App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap_servers}",
+    broker_credentials=kafka_credentials(settings),  # TLS and SASL (README "Security")
     store=settings.store,
     processing_guarantee=settings.processing_guarantee,
     datadir=settings.datadir,

@@ -26,6 +26,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from altseason.config import Settings
+from altseason.connections import redis_client
 from altseason.dashboard.history import (
     DEFAULT_REPLAY_DIR,
     Series,
@@ -99,7 +100,7 @@ class Hub:
         delay = BACKOFF_MIN_S
         channels = [self.settings.redis_key(name) for name in CHANNELS]
         while True:
-            client = redis.from_url(self.settings.redis_url, decode_responses=True,
+            client = redis_client(self.settings, decode_responses=True,
                                     retry=Retry(NoBackoff(), 0), socket_connect_timeout=5,
                                     socket_keepalive=True, health_check_interval=10)
             try:
@@ -243,7 +244,7 @@ def create_app(settings: Settings, replay_dir: Path = DEFAULT_REPLAY_DIR) -> web
     app = web.Application()
     app[SETTINGS] = settings
     app[HUB] = Hub(settings)
-    app[READER] = redis.from_url(settings.redis_url, decode_responses=True,
+    app[READER] = redis_client(settings, decode_responses=True,
                                  socket_timeout=5, socket_connect_timeout=2)
     app[REPLAY_DIR] = replay_dir
     app[SERIES] = {}

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from altseason.config import Settings
+from altseason.connections import kafka_client_options
 from producers.live.config import SinkConfig
 from producers.live.core import Backoff, Emitter, RecentKeys, SourceStats
 from schemas.decode import parse_utc, to_ms
@@ -102,7 +103,7 @@ class KafkaSink:
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **kafka_client_options(self.settings),
             enable_idempotence=True,
             acks="all",
             linger_ms=self.config.linger_ms,
