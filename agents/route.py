@@ -9,6 +9,7 @@ instance.
 from __future__ import annotations
 
 from faust import StreamT
+from faust.types import Message
 
 from agents.outputs import dead_letter
 from altseason.errors import SchemaError
@@ -23,6 +24,11 @@ from streams.topics import (
     netflow_points_topic,
     regime_points_topic,
 )
+
+#: the longest input key a dead letter repeats: keys are names ("exchange:symbol"), and a
+#: 900 KB key of bytes that are not UTF-8 became a 2.7 MB dead letter Kafka refused, which
+#: crashed this agent and lost the event
+MAX_KEY_BYTES = 1024
 
 AGENT_TOPICS = {
     "correlation": correlation_points_topic,
@@ -41,7 +47,16 @@ async def route_inputs(stream: StreamT) -> None:
         try:
             routed = route(topic, event.value, settings.signals)
         except SchemaError as exc:
-            await dead_letter(event.message, event.value, str(exc), "route_inputs")
+            await dead_letter(short_key(event.message), event.value, str(exc), "route_inputs")
             continue
         for agent, key, record in routed:
             await AGENT_TOPICS[agent].send(key=key.encode(), value=record)
+
+
+def short_key(message: Message) -> Message:
+    """``message``, or a copy of its coordinates with the key cut to MAX_KEY_BYTES."""
+    if message.key is None or len(message.key) <= MAX_KEY_BYTES:
+        return message
+    return Message(message.topic, message.partition, message.offset, message.timestamp,
+                   message.timestamp_type, message.headers, message.key[:MAX_KEY_BYTES],
+                   None, None)

@@ -17,7 +17,7 @@ from faust import Record
 
 from altseason.config import SignalSettings
 from altseason.errors import SchemaError
-from schemas.decode import decode_event, parse_utc, to_ms
+from schemas.decode import decode_event, parse_utc, shown, to_ms
 from schemas.records import (
     CryptoTick,
     Event,
@@ -31,6 +31,10 @@ from schemas.records import (
 
 #: the key of the agents that see the whole market at once
 MARKET_KEY = "market"
+#: the longest text field of an input event: its names become message keys and Redis keys,
+#: and a re-keyed event (key and value) must stay far below Kafka's message size limit (a
+#: 600 KB exchange name made a 1.2 MB message that crashed route_inputs)
+MAX_TEXT_CHARS = 256
 NEW_YORK = ZoneInfo("America/New_York")
 
 
@@ -51,8 +55,13 @@ INPUT_RECORDS: dict[str, type[Event]] = {
 def decode_input(topic: str, raw: bytes | None) -> Event:
     """The validated record of a raw input event; SchemaError (with the reason) if invalid."""
     if topic not in INPUT_RECORDS:
-        raise SchemaError(f"no route for topic {topic!r}")
-    return decode_event(INPUT_RECORDS[topic], raw)
+        raise SchemaError(f"no route for topic {shown(topic)}")
+    record = decode_event(INPUT_RECORDS[topic], raw)
+    for name, value in record.asdict().items():
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            raise SchemaError(f"field {name} is {len(value)} characters long; an input event "
+                              f"allows at most {MAX_TEXT_CHARS}")
+    return record
 
 
 def series_observation(record: Event,
@@ -64,7 +73,7 @@ def series_observation(record: Event,
     if isinstance(record, IndexQuote):
         quote = record
         if quote.symbol not in config.index_symbols:
-            raise SchemaError(f"unknown index symbol {quote.symbol!r} "
+            raise SchemaError(f"unknown index symbol {shown(quote.symbol)} "
                               f"(known: {', '.join(config.index_symbols)})")
         return quote.symbol, quote.event_time, quote.price
     if isinstance(record, MarketCap):

@@ -34,6 +34,7 @@ from producers.live.core import (
     Source,
     SourceConfig,
     iso_from_ms,
+    plausible_ms,
     reconnect_forever,
     watched,
 )
@@ -91,6 +92,8 @@ def _number(data: Mapping[str, Any], field: str, kind: str) -> float:
         raise MalformedFrame(f"{kind} without field {field!r}") from None
     except (TypeError, ValueError):
         raise MalformedFrame(f"{kind} with a non-numeric {field!r}") from None
+    except OverflowError:  # an integer beyond any float
+        raise MalformedFrame(f"{kind} with a non-finite {field!r}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise MalformedFrame(f"{kind} with a non-finite {field!r}")
     return value
@@ -103,11 +106,23 @@ def _integer(data: Mapping[str, Any], field: str, kind: str) -> int:
     return value
 
 
+def _time(data: Mapping[str, Any], field: str, kind: str) -> str:
+    """An integer epoch-ms field as ISO 8601, if it is a plausible event time."""
+    return _stamp(_integer(data, field, kind), field, kind)
+
+
+def _stamp(epoch_ms: int, field: str, kind: str) -> str:
+    try:
+        return iso_from_ms(plausible_ms(epoch_ms, field))
+    except ValueError:
+        raise MalformedFrame(f"{kind} with an implausible time {field!r}") from None
+
+
 def parse_combined(raw: str | bytes) -> tuple[str, Mapping[str, Any]]:
     """``{"stream": "btcusdt@aggTrade", "data": {...}}`` -> (stream, data)."""
     try:
         frame = json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise MalformedFrame("not JSON") from None
     if not isinstance(frame, dict):
         raise MalformedFrame("not a JSON object")
@@ -131,7 +146,7 @@ def agg_trade_tick(data: Mapping[str, Any], exchange: str, symbol: str) -> tuple
     if not isinstance(maker, bool):
         raise MalformedFrame(f"{kind} without a boolean 'm'")
     tick = CryptoTick(exchange=exchange, symbol=symbol,
-                      event_time=iso_from_ms(_integer(data, "T", kind)),
+                      event_time=_time(data, "T", kind),
                       price=price, amount=amount, side="sell" if maker else "buy",
                       trade_id=str(agg_id))
     return tick, agg_id
@@ -147,7 +162,7 @@ def book_ticker(data: Mapping[str, Any], exchange: str, symbol: str,
     stamp = data.get("T", data.get("E", received_ms))
     if isinstance(stamp, bool) or not isinstance(stamp, int):
         raise MalformedFrame(f"{kind} with a non-integer time")
-    return CryptoTicker(exchange=exchange, symbol=symbol, event_time=iso_from_ms(stamp),
+    return CryptoTicker(exchange=exchange, symbol=symbol, event_time=_stamp(stamp, "T", kind),
                         kind="book", bid=bid, ask=ask)
 
 
@@ -159,7 +174,7 @@ def mark_price_ticker(data: Mapping[str, Any], exchange: str, symbol: str) -> Cr
         raise MalformedFrame(f"{kind} with a non-positive mark price")
     funding = _number(data, "r", kind) if data.get("r") not in (None, "") else None
     return CryptoTicker(exchange=exchange, symbol=symbol,
-                        event_time=iso_from_ms(_integer(data, "E", kind)),
+                        event_time=_time(data, "E", kind),
                         kind="mark", mark_price=mark, funding_rate=funding)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -27,12 +28,14 @@ from ccxt.base.errors import BadSymbol, NetworkError
 
 from altseason.errors import ConfigError, SourceError
 from producers.live.core import (
+    MAX_TEXT_CHARS,
     Backoff,
     Emitter,
     Source,
     SourceConfig,
     StaleConnection,
     iso_from_ms,
+    plausible_ms,
     reconnect_forever,
 )
 from schemas.records import CryptoTick, CryptoTicker
@@ -42,7 +45,7 @@ log = logging.getLogger(__name__)
 EXCHANGES = ("binance", "binanceusdm", "bybit", "okx", "coinbase", "coinbaseexchange",
              "kraken", "krakenfutures")
 #: what the ticks schema accepts (no dated futures such as "BTC/USD:BTC-210924")
-SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?$")
+SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?\Z")  # \Z: no final newline
 #: the mark ccxt's cached trades get once read
 SEEN = "_altseason_seen"
 
@@ -56,9 +59,22 @@ class MalformedTrade(ValueError):
 
 
 def _float(value: Any, field: str, kind: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedTrade(f"{kind} without a numeric {field}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    if not math.isfinite(number):
+        raise MalformedTrade(f"{kind} without a numeric {field}")
+    return number
+
+
+def _time(epoch_ms: int, kind: str) -> str:
+    try:
+        return iso_from_ms(plausible_ms(epoch_ms, "timestamp"))
+    except ValueError:
+        raise MalformedTrade(f"{kind} with an implausible timestamp") from None
 
 
 def trade_tick(trade: Mapping[str, Any], exchange: str) -> CryptoTick:
@@ -66,23 +82,26 @@ def trade_tick(trade: Mapping[str, Any], exchange: str) -> CryptoTick:
     timestamp, symbol = trade.get("timestamp"), trade.get("symbol")
     if not isinstance(timestamp, int):
         raise MalformedTrade("trade without a timestamp")
-    if not isinstance(symbol, str) or not SYMBOL.match(symbol):
+    if not isinstance(symbol, str) or not SYMBOL.match(symbol) or len(symbol) > MAX_TEXT_CHARS:
         raise MalformedTrade("trade without a usable symbol")
     price, amount = _float(trade.get("price"), "price", "trade"), _float(
         trade.get("amount"), "amount", "trade")
     if price <= 0 or amount < 0:
         raise MalformedTrade("trade with a non-positive price or negative amount")
     side = trade.get("side")  # ccxt gives the taker's (it inverts Coinbase's maker side)
-    return CryptoTick(exchange=exchange, symbol=symbol, event_time=iso_from_ms(timestamp),
+    trade_id = str(trade.get("id") or "")
+    if len(trade_id) > MAX_TEXT_CHARS:
+        raise MalformedTrade("trade with an overlong id")
+    return CryptoTick(exchange=exchange, symbol=symbol, event_time=_time(timestamp, "trade"),
                       price=price, amount=amount,
                       side=side if side in ("buy", "sell") else "unknown",
-                      trade_id=str(trade.get("id") or ""))
+                      trade_id=trade_id)
 
 
 def ticker_record(ticker: Mapping[str, Any], exchange: str, received_ms: int) -> CryptoTicker:
     """A ccxt unified ticker as a CryptoTicker (kind "ticker"); no time: time of receipt."""
     symbol = ticker.get("symbol")
-    if not isinstance(symbol, str) or not SYMBOL.match(symbol):
+    if not isinstance(symbol, str) or not SYMBOL.match(symbol) or len(symbol) > MAX_TEXT_CHARS:
         raise MalformedTrade("ticker without a usable symbol")
     values: dict[str, float | None] = {}
     for field in ("bid", "ask", "last", "markPrice"):
@@ -90,10 +109,14 @@ def ticker_record(ticker: Mapping[str, Any], exchange: str, received_ms: int) ->
         values[field] = None if value is None else _float(value, field, "ticker")
     if all(v is None for v in values.values()):
         raise MalformedTrade("ticker without bid, ask, last or mark price")
+    book, prices = (values["bid"], values["ask"]), (values["last"], values["markPrice"])
+    if any(v is not None and v < 0 for v in book) or any(v is not None and v <= 0
+                                                         for v in prices):
+        raise MalformedTrade("ticker with a negative bid or ask, or a non-positive price")
     timestamp = ticker.get("timestamp")
     return CryptoTicker(exchange=exchange, symbol=symbol,
-                        event_time=iso_from_ms(timestamp if isinstance(timestamp, int)
-                                               else received_ms),
+                        event_time=_time(timestamp if isinstance(timestamp, int)
+                                         else received_ms, "ticker"),
                         kind="ticker", bid=values["bid"], ask=values["ask"],
                         last=values["last"], mark_price=values["markPrice"])
 

@@ -29,10 +29,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from altseason.errors import ConfigError
-from producers.live.core import Emitter, Source, SourceConfig, iso_from_ms
+from altseason.errors import ConfigError, SchemaError
+from producers.live.core import (
+    MAX_TEXT_CHARS,
+    Emitter,
+    Source,
+    SourceConfig,
+    epoch_ms,
+    iso_from_ms,
+    plausible_ms,
+)
 from producers.live.http import Clock, RestClient, next_boundary, optional_url, sleep_until
-from schemas.decode import iso_utc, parse_utc, to_ms
+from schemas.decode import INT64, iso_utc, parse_utc, shown, to_ms
 from schemas.records import MarketCap
 
 log = logging.getLogger(__name__)
@@ -40,7 +48,7 @@ log = logging.getLogger(__name__)
 TOPIC = "market-caps"
 SOURCE = "coingecko"
 PER_PAGE = 250
-ASSET = re.compile(r"^[A-Z0-9]+$")
+ASSET = re.compile(r"^[A-Z0-9]+\Z")  # \Z: no final newline
 #: plan -> (base URL, key header, seconds between requests)
 PLANS: dict[str, tuple[str, str | None, float]] = {
     "public": ("https://api.coingecko.com/api/v3", None, 6.0),
@@ -49,33 +57,58 @@ PLANS: dict[str, tuple[str, str | None, float]] = {
 }
 
 
+def _float(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        raise ValueError(f"{name} {shown(value)} is not a finite number") from None
+
+
+def _volume(value: Any) -> float | None:
+    """A 24 h volume if the value is one (a number >= 0), else None: it is optional."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        volume = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return volume if math.isfinite(volume) and volume >= 0 else None
+
+
 def total_market_cap(data: Mapping[str, Any]) -> tuple[int, MarketCap]:
     """(time, record) of ``/global``'s response; ValueError if it lacks the USD total."""
     body = data["data"]
-    cap = float(body["total_market_cap"]["usd"])
+    if not isinstance(body, Mapping):
+        raise TypeError(f"data is {type(body).__name__}, not an object")
+    cap = _float(body["total_market_cap"]["usd"], "total_market_cap.usd")
     if not math.isfinite(cap) or cap <= 0:
         raise ValueError(f"total_market_cap.usd {cap!r} is not positive")
-    t_ms = int(body["updated_at"]) * 1000
-    volume = body.get("total_volume", {}).get("usd")
+    t_ms = epoch_ms(body["updated_at"], "updated_at", unit_ms=1000)
+    volumes = body.get("total_volume")
+    volume = volumes.get("usd") if isinstance(volumes, Mapping) else None
     return t_ms, MarketCap(asset="TOTAL", event_time=iso_from_ms(t_ms), market_cap=cap,
-                           source=SOURCE, volume_24h=float(volume) if volume else None)
+                           source=SOURCE, volume_24h=_volume(volume) if volume else None)
 
 
 def coin_market_cap(item: Mapping[str, Any]) -> tuple[int, MarketCap]:
     """(time, record) of one ``/coins/markets`` item; ValueError if it is unusable."""
     asset = str(item["symbol"]).upper()
-    if not ASSET.match(asset):
-        raise ValueError(f"symbol {item['symbol']!r} is not letters and digits")
+    if not ASSET.match(asset) or len(asset) > MAX_TEXT_CHARS:
+        raise ValueError(f"symbol {shown(item['symbol'])} is not letters and digits")
     cap = item.get("market_cap")
-    if cap is None or not math.isfinite(float(cap)) or float(cap) <= 0:
-        raise ValueError(f"{asset} has no market cap ({cap!r})")
-    moment = parse_utc(str(item["last_updated"]))
+    if cap is None or not math.isfinite(_float(cap, "market_cap")) or float(cap) <= 0:
+        raise ValueError(f"{asset} has no market cap ({shown(cap)})")
+    try:
+        moment = parse_utc(str(item["last_updated"]))
+    except SchemaError as exc:
+        raise ValueError(f"last_updated: {exc}") from None
+    t_ms = plausible_ms(to_ms(moment), "last_updated")
     rank = item.get("market_cap_rank")
     volume = item.get("total_volume")
-    return to_ms(moment), MarketCap(
+    return t_ms, MarketCap(
         asset=asset, event_time=iso_utc(moment), market_cap=float(cap), source=SOURCE,
-        rank=int(rank) if isinstance(rank, int) and rank >= 1 else None,
-        volume_24h=float(volume) if isinstance(volume, int | float) and volume >= 0 else None)
+        rank=int(rank) if isinstance(rank, int) and 1 <= rank <= INT64[1] else None,
+        volume_24h=_volume(volume) if isinstance(volume, int | float) else None)
 
 
 class CoinGeckoSource(Source):

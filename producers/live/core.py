@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import re
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -23,13 +24,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, Protocol, TypeVar
 
 from altseason.errors import ConfigError, SourceError
-from schemas.decode import iso_utc
+from schemas.decode import MAX_FUTURE_SECONDS, iso_utc, shown
 from schemas.records import Event
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: distinct malformed reasons logged per source; later ones are only counted
+MAX_MALFORMED_REASONS = 1000
+#: the longest text a source copies from what it receives into a record (a symbol, a trade
+#: id): a hostile frame must not make a record too large for Kafka, which would refuse it
+MAX_TEXT_CHARS = 200
 
 
 @dataclass
@@ -89,9 +95,13 @@ class Source(ABC):
         """Produce into ``out`` until cancelled."""
 
     def malformed(self, reason: str, detail: object = "") -> None:
-        """Count a frame that could not be used; log each distinct reason once."""
+        """Count a frame that could not be used; log each distinct reason once (the first
+        MAX_MALFORMED_REASONS of them: a reason may quote a value, and hostile input must not
+        grow this set or the log without bound)."""
         self.stats.malformed += 1
-        if reason not in self._malformed_reasons:
+        reason = reason[:200]
+        if reason not in self._malformed_reasons \
+                and len(self._malformed_reasons) < MAX_MALFORMED_REASONS:
             self._malformed_reasons.add(reason)
             log.warning("%s: skipping malformed message (%s) %.200s (logged once per reason)",
                         self.name, reason, detail)
@@ -227,6 +237,34 @@ async def reconnect_forever(source: Source, connect_once: Callable[[], Awaitable
 def iso_from_ms(epoch_ms: int | float) -> str:
     """Exchange epoch milliseconds as the topics' ISO 8601 UTC form (exact, no float drift)."""
     return iso_utc(EPOCH + timedelta(milliseconds=int(epoch_ms)))
+
+
+def plausible_ms(epoch_ms: int, what: str) -> int:
+    """``epoch_ms`` if a source may stamp an event with it: not before 1970 and at most
+    ``MAX_FUTURE_SECONDS`` after the wall clock; ValueError naming ``what`` otherwise.
+
+    A later time would be dead-lettered by the worker anyway, and would hold back the source's
+    own "newer than the last emitted" checks until then (a row dated 2100 would silence its
+    series); an earlier one is no exchange's clock, and may not even be a date.
+    """
+    latest = int(time.time() * 1000) + MAX_FUTURE_SECONDS * 1000
+    if not 0 <= epoch_ms <= latest:
+        raise ValueError(f"{what} {shown(epoch_ms)} is not a plausible time in epoch ms "
+                         f"(1970 .. {MAX_FUTURE_SECONDS // 3600} h from now)")
+    return epoch_ms
+
+
+def epoch_ms(value: Any, what: str, unit_ms: int = 1) -> int:
+    """``int(value) * unit_ms`` (a number or its text, in units of ``unit_ms``: 1000 for
+    epoch seconds), checked by ``plausible_ms``; ValueError naming ``what`` otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} {value!r} is not a time")
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{what} {shown(value)} is not a time in epoch "
+                         f"{'ms' if unit_ms == 1 else 's'}") from None
+    return plausible_ms(number * unit_ms, what)
 
 
 # -- configuration --------------------------------------------------------------------------

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from producers.live.core import Emitter, Source, SourceConfig, iso_from_ms
+from producers.live.core import Emitter, Source, SourceConfig, epoch_ms, iso_from_ms
 from producers.live.http import (
     MINUTE_MS,
     PERIOD_MS,
@@ -38,6 +39,8 @@ from schemas.records import Event, FundingRate, OpenInterest
 log = logging.getLogger(__name__)
 
 INTERVALS = {"1m": MINUTE_MS, **PERIOD_MS}
+#: a funding interval as FundingRate.interval reads it ("8h")
+INTERVAL = re.compile(r"[0-9]{1,4}h")
 
 
 def _number(value: Any) -> float | None:
@@ -46,7 +49,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 
@@ -62,13 +65,15 @@ def funding_record(exchange: str, symbol: str, unified: Mapping[str, Any],
     rate = _number(unified.get("fundingRate"))
     if rate is None or not -1 <= rate <= 1:
         raise ValueError(f"fundingRate {unified.get('fundingRate')!r} is not a rate")
-    t_ms = int(unified.get("timestamp") or now_ms)
+    t_ms = epoch_ms(unified.get("timestamp") or now_ms, "timestamp")
     next_ms = unified.get("fundingTimestamp")
     interval = unified.get("interval")
     return t_ms, FundingRate(
         exchange=exchange, symbol=symbol, event_time=iso_from_ms(t_ms), funding_rate=rate,
-        next_funding_time=iso_from_ms(int(next_ms)) if next_ms else None,
-        interval=interval if isinstance(interval, str) and interval.endswith("h") else None,
+        next_funding_time=iso_from_ms(epoch_ms(next_ms, "fundingTimestamp")) if next_ms
+        else None,
+        interval=interval if isinstance(interval, str) and INTERVAL.fullmatch(interval)
+        else None,
         mark_price=_positive(unified.get("markPrice")),
         index_price=_positive(unified.get("indexPrice")))
 
@@ -84,7 +89,7 @@ def open_interest_record(exchange: str, symbol: str, unified: Mapping[str, Any],
     value = _number(unified.get("openInterestValue"))
     if value is None:
         value = _number(unified.get("quoteVolume"))
-    t_ms = int(unified.get("timestamp") or now_ms)
+    t_ms = epoch_ms(unified.get("timestamp") or now_ms, "timestamp")
     return t_ms, OpenInterest(
         exchange=exchange, symbol=symbol, event_time=iso_from_ms(t_ms), open_interest=amount,
         open_interest_value=value if value is not None and value >= 0 else None)

@@ -50,11 +50,13 @@ from producers.live.core import (
     Emitter,
     Source,
     SourceConfig,
+    epoch_ms,
     iso_from_ms,
     reconnect_forever,
     watched,
 )
 from producers.live.http import Clock, RestClient, next_boundary, optional_url, sleep_until
+from schemas.decode import shown
 from schemas.records import IndexQuote
 
 log = logging.getLogger(__name__)
@@ -85,16 +87,34 @@ def session_close_ms(day: date, zone: ZoneInfo = NEW_YORK) -> int:
 def chart_bars(data: Mapping[str, Any]) -> tuple[ZoneInfo, list[tuple[int, float]]]:
     """(exchange time zone, [(bar start epoch ms, close)]) of a chart response; bars without
     a close (no trade in the bar) are left out. ValueError if the response has no result."""
-    chart = data["chart"]
+    chart = _object(data["chart"], "chart")
     if not chart.get("result"):
-        raise ValueError(f"no result: {chart.get('error')!r}")
-    result = chart["result"][0]
-    zone = ZoneInfo(result["meta"].get("exchangeTimezoneName") or "America/New_York")
+        raise ValueError(f"no result: {shown(chart.get('error'))}")
+    result = _object(chart["result"][0], "chart.result[0]")
+    name = _object(result["meta"], "meta").get("exchangeTimezoneName") or "America/New_York"
+    try:
+        zone = ZoneInfo(name)
+    except OSError:  # a name too long for a file name, a directory...
+        raise ValueError(f"exchangeTimezoneName {shown(name)} is no time zone") from None
     stamps = result.get("timestamp") or []
-    closes = result["indicators"]["quote"][0].get("close") or []
-    bars = [(int(t) * 1000, float(c)) for t, c in zip(stamps, closes, strict=False)
-            if c is not None and math.isfinite(float(c)) and float(c) > 0]
+    closes = _object(result["indicators"]["quote"][0], "quote").get("close") or []
+    bars = []
+    for t, c in zip(stamps, closes, strict=False):
+        if c is None:
+            continue
+        try:
+            close = float(c)
+        except OverflowError:  # an integer beyond any float
+            continue
+        if math.isfinite(close) and close > 0:
+            bars.append((epoch_ms(t, "timestamp", unit_ms=1000), close))
     return zone, bars
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} is {type(value).__name__}, not an object")
+    return value
 
 
 def daily_closes(zone: ZoneInfo, bars: list[tuple[int, float]],
@@ -207,20 +227,28 @@ class FinnhubSource(Source):
         except (ValueError, KeyError, TypeError) as exc:
             self.malformed(f"frame: {exc}", frame)
             return
+        except RecursionError:
+            self.malformed("frame: nested too deeply", frame)
+            return
         if kind == "ping":
             return
         if kind == "error":
             log.warning("%s: Finnhub says %s", self.name, message.get("msg"))
             return
         if kind != "trade":
-            self.malformed(f"frame type {kind!r}", frame)
+            self.malformed(f"frame type {shown(kind)}", frame)
             return
-        for trade in message.get("data") or []:
+        trades = message.get("data") or []
+        if not isinstance(trades, list):
+            self.malformed("trade frame whose data is not a list", frame)
+            return
+        for trade in trades:
             try:
-                symbol, price, t_ms = str(trade["s"]), float(trade["p"]), int(trade["t"])
+                symbol, price = str(trade["s"]), float(trade["p"])
+                t_ms = epoch_ms(trade["t"], "t")
                 if not math.isfinite(price) or price <= 0:
-                    raise ValueError(f"price {trade['p']!r}")
-            except (KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"price {shown(trade['p'])}")
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
                 self.malformed(f"trade: {exc}", trade)
                 continue
             if symbol not in self.symbols:

@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from altseason.errors import ConfigError
-from producers.live.core import Emitter, Source, SourceConfig, iso_from_ms
+from producers.live.core import Emitter, Source, SourceConfig, epoch_ms, iso_from_ms
 from producers.live.http import (
     PERIOD_MS,
     Clock,
@@ -51,6 +51,7 @@ from producers.live.http import (
     optional_url,
     sleep_until,
 )
+from schemas.decode import shown
 from schemas.records import LongShortRatio
 
 log = logging.getLogger(__name__)
@@ -72,15 +73,22 @@ class RatioRow:
     ratio: float
 
 
+def _float(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        raise ValueError(f"{name} {shown(value)} is not a finite number") from None
+
+
 def _share(value: Any, name: str) -> float:
-    share = float(value)
+    share = _float(value, name)
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"{name} {value!r} is not a share in [0, 1]")
     return share
 
 
 def _ratio(value: Any, name: str) -> float:
-    ratio = float(value)
+    ratio = _float(value, name)
     if not math.isfinite(ratio) or ratio < 0:
         raise ValueError(f"{name} {value!r} is not a ratio >= 0")
     return ratio
@@ -92,17 +100,18 @@ def binance_account_row(row: Mapping[str, Any]) -> RatioRow:
     longPosition/shortPosition)."""
     long_key = "longAccount" if "longAccount" in row else "longPosition"
     short_key = "shortAccount" if "shortAccount" in row else "shortPosition"
-    return RatioRow(int(row["timestamp"]), _share(row[long_key], long_key),
+    return RatioRow(epoch_ms(row["timestamp"], "timestamp"), _share(row[long_key], long_key),
                     _share(row[short_key], short_key),
                     _ratio(row["longShortRatio"], "longShortRatio"))
 
 
 def binance_taker_row(row: Mapping[str, Any]) -> RatioRow:
     """Binance ``takerlongshortRatio`` row: taker buy and sell volume over the period."""
-    buy, sell = float(row["buyVol"]), float(row["sellVol"])
-    if not (math.isfinite(buy) and math.isfinite(sell)) or buy < 0 or sell < 0 or buy + sell == 0:
+    buy, sell = _float(row["buyVol"], "buyVol"), _float(row["sellVol"], "sellVol")
+    if not math.isfinite(buy + sell) or buy < 0 or sell < 0 or buy + sell == 0:
         raise ValueError(f"buyVol {row['buyVol']!r} / sellVol {row['sellVol']!r} unusable")
-    return RatioRow(int(row["timestamp"]), buy / (buy + sell), sell / (buy + sell),
+    return RatioRow(epoch_ms(row["timestamp"], "timestamp"), buy / (buy + sell),
+                    sell / (buy + sell),
                     _ratio(row["buySellRatio"], "buySellRatio"))
 
 
@@ -112,14 +121,16 @@ def bybit_row(row: Mapping[str, Any]) -> RatioRow:
                                                                           "sellRatio")
     if short_share == 0:
         raise ValueError("sellRatio is 0: no finite ratio")
-    return RatioRow(int(row["timestamp"]), long_share, short_share, long_share / short_share)
+    return RatioRow(epoch_ms(row["timestamp"], "timestamp"), long_share, short_share,
+                    long_share / short_share)
 
 
 def okx_row(row: Mapping[str, Any]) -> RatioRow:
     """OKX ``rubik/stat/contracts/long-short-account-ratio-contract`` entry, as ccxt reshapes
     ``[ts, ratio]``: only the ratio r is published, so long = r/(1+r), short = 1/(1+r)."""
     ratio = _ratio(row["longShortRatio"], "longShortRatio")
-    return RatioRow(int(row["timestamp"]), ratio / (1 + ratio), 1 / (1 + ratio), ratio)
+    return RatioRow(epoch_ms(row["timestamp"], "timestamp"), ratio / (1 + ratio),
+                    1 / (1 + ratio), ratio)
 
 
 def bitget_row(row: Mapping[str, Any]) -> RatioRow:
@@ -129,7 +140,8 @@ def bitget_row(row: Mapping[str, Any]) -> RatioRow:
     short_share = _share(row["shortAccountRatio"], "shortAccountRatio")
     if short_share == 0:
         raise ValueError("shortAccountRatio is 0: no finite ratio")
-    return RatioRow(int(row["ts"]), long_share, short_share, long_share / short_share)
+    return RatioRow(epoch_ms(row["ts"], "ts"), long_share, short_share,
+                    long_share / short_share)
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,16 @@ from pathlib import Path
 from typing import Any
 
 from altseason.errors import ConfigError
-from producers.live.core import Emitter, Source, SourceConfig, iso_from_ms
+from producers.live.core import (
+    MAX_TEXT_CHARS,
+    Emitter,
+    Source,
+    SourceConfig,
+    iso_from_ms,
+    plausible_ms,
+)
 from producers.live.http import Clock, RestClient, next_boundary, optional_url, sleep_until
+from schemas.decode import shown
 from schemas.records import ExchangeNetflow
 
 log = logging.getLogger(__name__)
@@ -87,21 +95,27 @@ class Flow:
 
 
 def _amount(value: Any, name: str) -> float:
-    amount = float(value)
+    try:
+        amount = float(value)
+    except OverflowError:  # an integer beyond any float
+        amount = math.inf
     if not math.isfinite(amount) or amount < 0:
-        raise ValueError(f"{name} {value!r} is not an amount >= 0")
+        raise ValueError(f"{name} {shown(value)} is not an amount >= 0")
     return amount
 
 
 def parse_window_start(text: str) -> int:
-    """A window start (date, or date and time; UTC unless an offset is given) as epoch ms."""
+    """A window start (date, or date and time; UTC unless an offset is given) as epoch ms;
+    ValueError if it is none, or not a plausible time (see ``plausible_ms``)."""
+    if not isinstance(text, str):
+        raise ValueError(f"window start {shown(text)} is not text")
     text = text.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return plausible_ms(int(moment.timestamp() * 1000), "window start")
 
 
 def cryptoquant_totals(data: Mapping[str, Any], metric: str) -> dict[int, float]:
@@ -110,6 +124,8 @@ def cryptoquant_totals(data: Mapping[str, Any], metric: str) -> dict[int, float]
     result = data["result"]
     totals: dict[int, float] = {}
     for row in result["data"]:
+        if not isinstance(row, Mapping):
+            raise TypeError(f"data row {shown(row)} is not an object")
         value = row.get(f"{metric}_total")
         if value is None:
             continue
@@ -120,14 +136,20 @@ def cryptoquant_totals(data: Mapping[str, Any], metric: str) -> dict[int, float]
 
 def csv_flow(row: Mapping[str, str]) -> Flow:
     """One CSV row as a Flow; ValueError (or KeyError) says what is wrong with it."""
+    for column in CSV_COLUMNS:
+        if not isinstance(row[column], str):  # None: the line has fewer columns
+            raise ValueError(f"no {column} (a short line?)")
     window = row["window"].strip()
     if window not in WINDOWS:
-        raise ValueError(f"window {window!r} is not 1d or 1h")
+        raise ValueError(f"window {shown(window)} is not 1d or 1h")
     exchange, token = row["exchange"].strip(), row["token"].strip().upper()
-    if not exchange or not token.isalnum():
-        raise ValueError(f"exchange {exchange!r} / token {token!r} unusable")
-    return Flow(exchange, token, WINDOWS[window][0], parse_window_start(row["time"]),
-                _amount(row["inflow"], "inflow"), _amount(row["outflow"], "outflow"))
+    if not exchange or not token.isalnum() or max(len(exchange), len(token)) > MAX_TEXT_CHARS:
+        raise ValueError(f"exchange {shown(exchange)} / token {shown(token)} unusable")
+    window, length_ms = WINDOWS[window]
+    start_ms = parse_window_start(row["time"])
+    plausible_ms(start_ms + length_ms - 1, "window end")  # its event time
+    return Flow(exchange, token, window, start_ms, _amount(row["inflow"], "inflow"),
+                _amount(row["outflow"], "outflow"))
 
 
 async def emit_flow(source: Source, out: Emitter, flow: Flow,
@@ -246,18 +268,36 @@ class NetflowCsvSource(Source):
             self._rows_read = 0
         self._seen = (stat.st_mtime, stat.st_size)
         flows = []
-        with self.path.open(newline="") as fh:
+        # bytes that are not UTF-8, or a field over csv's size limit, make that row malformed
+        # (not the source stop); a byte order mark (spreadsheet exports) is not a column name
+        with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                self.malformed(f"header lacks {', '.join(missing)}", reader.fieldnames)
+            try:
+                fieldnames = reader.fieldnames
+            except csv.Error as exc:
+                self.malformed(f"header: {exc}", self.path)
                 return 0
-            for line, row in enumerate(reader, start=2):
+            missing = [c for c in CSV_COLUMNS if c not in (fieldnames or [])]
+            if missing:
+                self.malformed(f"header lacks {', '.join(missing)}", fieldnames)
+                return 0
+            line = 1
+            while True:
+                row: dict[str, Any] | None = None
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    problem = str(exc)
+                line += 1
                 if line - 2 < self._rows_read:
                     continue
                 self._rows_read += 1
                 self.stats.messages += 1
                 try:
+                    if row is None:
+                        raise ValueError(problem)
                     flows.append(csv_flow(row))
                 except (KeyError, TypeError, ValueError) as exc:
                     self.malformed(f"row: {exc}", f"{self.path}:{line}: {row}")
