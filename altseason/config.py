@@ -235,13 +235,6 @@ class Settings:
     #: partitions of the topics altseason creates
     topic_partitions: int = 3
     topic_replication_factor: int = 1
-    #: at_least_once: after a crash, events since the last commit come again (agents reject
-    #: what they already applied; signals keep their id: consumers dedupe on it).
-    #: exactly_once: Kafka transactions commit each batch's outputs (signals, internal topics,
-    #: table changelogs) with its input offsets; for one worker only: faust-streaming 0.15
-    #: crashes when a rebalance hits a transaction (faust-streaming/faust#323). README
-    #: "Guarantees"
-    processing_guarantee: str = "at_least_once"
     #: table store: memory:// (tests, dev) or rocksdb:// (production)
     store: str = "memory://"
     datadir: str = ".stack/worker"
@@ -305,9 +298,6 @@ class Settings:
             )
         if not self.redis_check_seconds > 0:
             raise ConfigError(f"redis_check_seconds must be > 0, got {self.redis_check_seconds}")
-        if self.processing_guarantee not in ("exactly_once", "at_least_once"):
-            raise ConfigError(f"processing_guarantee {self.processing_guarantee!r} must be "
-                              "exactly_once or at_least_once")
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise ConfigError(f"store {self.store!r} must be memory:// or rocksdb://")
         self._validate_security()

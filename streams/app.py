@@ -20,7 +20,6 @@ app = faust.App(
     broker=f"kafka://{settings.kafka_bootstrap_servers}",
     broker_credentials=kafka_credentials(settings),  # TLS and SASL (README "Security")
     store=settings.store,
-    processing_guarantee=settings.processing_guarantee,
     datadir=settings.datadir,
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication_factor,

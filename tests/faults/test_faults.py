@@ -1,0 +1,292 @@
+"""Faults on real processes: kill -9, a second worker leaving, Kafka and Redis going away.
+
+The same slice of the real data is replayed once undisturbed (the reference, on the shared
+stack) and once per test with a fault, and each test compares what users see: the
+``signals`` topic read with ``isolation_level=read_committed`` (the same signal ids) and the
+Redis view (every hash and sorted set equal). Left out of the comparison, and why:
+
+- ``score:altseason`` and ``altseason_score`` signals: the score fans in components from
+  agents that each run at their own pace, so which components are fresh at a given update
+  depends on timing, with or without a fault (README "Guarantees").
+- ``signals:recent`` and ``deadletter:counts``: Redis side effects are not transactional; a
+  signal published just before a crash is published again when its batch is redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import uuid
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as redis
+from harness import Namespace, free_port, read_topic
+
+from altseason import stack
+from altseason.config import Settings, load_settings
+from altseason.kafka_admin import ensure_topics
+from altseason.run import stop_worker
+from altseason.stack import StackInfo
+from producers.replay import ReplayEvent, load_replay, replay
+from schemas.records import Signal
+
+pytestmark = pytest.mark.integration
+
+SINCE = date(2025, 10, 1)
+NOT_COMPARED = ("signals:recent", "deadletter:counts", "meta:layout", "score:altseason")
+SIGNAL_ENV = {"ALTSEASON_SIGNALS__ATH_MIN_HISTORY_DAYS": "0"}
+
+
+def make_namespace(servers: dict[str, str], workdir: Path) -> Namespace:
+    """A private namespace (topics, group, Redis keys) on the given Kafka and Redis."""
+    tag = uuid.uuid4().hex[:8]
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**servers, **SIGNAL_ENV,
+           "ALTSEASON_TOPIC_PREFIX": f"f{tag}.", "ALTSEASON_APP_ID": f"altseason-f{tag}",
+           "ALTSEASON_REDIS_PREFIX": f"f{tag}:", "ALTSEASON_DATADIR": str(workdir / "data"),
+           "ALTSEASON_WEB_PORT": str(free_port()), "ALTSEASON_LOG_LEVEL": "info",
+           "ALTSEASON_REDIS_CHECK_SECONDS": "1"}
+    return Namespace(env, load_settings(env=env), workdir)
+
+
+def second_worker_env(namespace: Namespace) -> dict[str, str]:
+    """Another worker of the same group: its own web port and table folder."""
+    return {"ALTSEASON_WEB_PORT": str(free_port()),
+            "ALTSEASON_DATADIR": str(namespace.workdir / "data-2")}
+
+
+async def redis_view(settings: Settings) -> dict[str, Any]:
+    """Every hash and sorted set under the namespace's prefix, by key without the prefix."""
+    client = redis.from_url(settings.redis_url, decode_responses=True)
+    view: dict[str, Any] = {}
+    try:
+        async for key in client.scan_iter(f"{settings.redis_prefix}*"):
+            name = key.removeprefix(settings.redis_prefix)
+            if name in NOT_COMPARED:
+                continue
+            kind = await client.type(key)
+            if kind == "hash":
+                view[name] = await client.hgetall(key)
+            elif kind == "zset":
+                view[name] = await client.zrange(key, 0, -1, withscores=True)
+    finally:
+        await client.aclose()
+    return view
+
+
+async def committed_signals(settings: Settings) -> Counter[str]:
+    """Signal ids on the topic (read_committed), with how often each is there."""
+    raws = await read_topic(settings, settings.topic("signals"), timeout_s=30)
+    signals = [Signal(**json.loads(raw)) for raw in raws]
+    return Counter(s.id for s in signals if s.type != "altseason_score")
+
+
+async def metric(port: int, name: str) -> float:
+    """Sum of one metric's samples on a worker's /metrics (0 when it does not answer)."""
+    try:
+        async with aiohttp.ClientSession() as session, \
+                session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+    except aiohttp.ClientError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+async def until_received(namespace: Namespace, port: int, count: int,
+                         timeout_s: float = 120) -> None:
+    """Until the worker on ``port`` has taken ``count`` messages from its topics."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while await metric(port, "altseason_messages_received_per_topic_total") < count:
+        assert asyncio.get_running_loop().time() < deadline, "the worker did not progress"
+        await asyncio.sleep(0.2)
+
+
+def kill_hard(worker: subprocess.Popen[bytes]) -> None:
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(10)
+
+
+Reference = tuple[dict[str, Any], Counter[str]]
+
+
+@pytest.fixture(scope="module")
+async def reference(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+                    events: list[ReplayEvent]) -> Reference:
+    """The same replay, undisturbed: what every faulty run must end up equal to."""
+    namespace = make_namespace(stack_env, tmp_path_factory.mktemp("reference"))
+    await ensure_topics(namespace.settings)
+    worker = namespace.worker()
+    try:
+        await replay(namespace.settings, events, progress=False)
+        await namespace.processed(worker)
+        await asyncio.sleep(1.5)  # the last Redis writes of the final batch
+        return await redis_view(namespace.settings), await committed_signals(namespace.settings)
+    finally:
+        stop_worker(worker)
+
+
+async def assert_same_outcome(namespace: Namespace, reference: Reference) -> None:
+    """Same signals and Redis view as the undisturbed run. Delivery is at least once: events
+    since the last commit come again, agents dead-letter them as older than or duplicates of
+    what they applied, and a signal may be on the topic twice (same id: consumers dedupe)."""
+    view, signals = reference
+    got = await committed_signals(namespace.settings)
+    assert set(got) == set(signals)
+    deadline = asyncio.get_running_loop().time() + 20
+    while (current := await redis_view(namespace.settings)) != view:
+        if asyncio.get_running_loop().time() > deadline:  # a rebuild may still be running
+            differing = sorted(k for k in set(current) | set(view)
+                               if current.get(k) != view.get(k))
+            raise AssertionError(f"Redis differs from the undisturbed run in {differing}")
+        await asyncio.sleep(0.5)
+    dead = [json.loads(raw) for raw in
+            await read_topic(namespace.settings, namespace.settings.topic("deadletter"))]
+    repeats = [letter for letter in dead if any(  # what agents say of an event they applied
+        words in letter["reason"] for words in ("duplicate", "older than", "is late"))]
+    assert repeats == dead, [(d["topic"], d["reason"]) for d in dead if d not in repeats][:3]
+
+
+@pytest.fixture(scope="module")
+def events(replay_dir: Path) -> list[ReplayEvent]:
+    return load_replay(replay_dir, since=SINCE)
+
+
+async def test_kill_9_mid_replay_then_restart_equals_an_undisturbed_run(
+        stack_env: dict[str, str], tmp_path: Path, events: list[ReplayEvent],
+        workers: list, reference: Reference) -> None:
+    namespace = make_namespace(stack_env, tmp_path / "faulty")
+    await ensure_topics(namespace.settings)
+    first = namespace.worker()
+    workers.append(first)
+    sending = asyncio.create_task(replay(namespace.settings, events, progress=False))
+    await until_received(namespace, namespace.settings.web_port, len(events) // 2)
+    kill_hard(first)
+    await sending
+    second = namespace.worker()
+    workers.append(second)
+    await namespace.processed(second)
+    await assert_same_outcome(namespace, reference)
+
+
+@pytest.mark.xfail(run=False, reason="known failure, issue 5 open: after the takeover the "
+                   "bar:* views in Redis differ from the undisturbed run (seen 2026-11-23)")
+async def test_two_workers_split_partitions_and_one_takes_over_when_the_other_stops(
+        stack_env: dict[str, str], tmp_path: Path, events: list[ReplayEvent],
+        workers: list, reference: Reference) -> None:
+    namespace = make_namespace(stack_env, tmp_path / "faulty")
+    await ensure_topics(namespace.settings)
+    survivor = namespace.worker()
+    workers.append(survivor)
+    other_env = second_worker_env(namespace)
+    doomed = namespace.worker(**other_env)
+    workers.append(doomed)
+    sending = asyncio.create_task(replay(namespace.settings, events, progress=False))
+    # both take part: each has taken messages from its share of the partitions
+    other_port = int(other_env["ALTSEASON_WEB_PORT"])
+    await until_received(namespace, namespace.settings.web_port, 100)
+    await until_received(namespace, other_port, 100)
+    stop_worker(doomed)  # it leaves the group; the survivor takes its partitions over
+    await sending
+    await namespace.processed(survivor, timeout_s=300)
+    await assert_same_outcome(namespace, reference)
+
+
+def private_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, StackInfo]:
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)  # a private stack, not the shared one
+    stack_dir = tmp_path / "stack"
+    return stack_dir, stack.up(stack_dir)
+
+
+async def test_kafka_broker_stopped_and_restarted_mid_run_loses_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: list[ReplayEvent],
+        workers: list, reference: Reference) -> None:
+    stack_dir, info = private_stack(tmp_path, monkeypatch)
+    try:
+        servers = {"KAFKA_BOOTSTRAP_SERVERS": info.kafka_bootstrap_servers,
+                   "REDIS_URL": info.redis_url}
+        namespace = make_namespace(servers, tmp_path / "faulty")
+        await ensure_topics(namespace.settings)
+        worker = namespace.worker()
+        workers.append(worker)
+        sending = asyncio.create_task(replay(namespace.settings, events, progress=False))
+        await until_received(namespace, namespace.settings.web_port, len(events) // 3)
+        await asyncio.to_thread(stack.down, stack_dir)  # Kafka (and its Redis) go away
+        await asyncio.sleep(5)
+        assert worker.poll() is None, "the worker must wait for the broker, not exit"
+        await asyncio.to_thread(stack.up, stack_dir)
+        await asyncio.wait_for(sending, 180)  # the replay producer carried over the outage
+        await namespace.processed(worker, timeout_s=240)
+        await assert_same_outcome(namespace, reference)
+    finally:
+        await asyncio.to_thread(stack.down, stack_dir)
+
+
+async def test_redis_stopped_restarted_and_flushed_mid_run_the_view_comes_back_complete(
+        stack_env: dict[str, str], tmp_path: Path, events: list[ReplayEvent],
+        workers: list, reference: Reference) -> None:
+    """A redis-server of the test's own (the shared one stays up), stopped during the run."""
+    from altseason.stack import ensure_redis_server
+
+    port = free_port()
+    cmd = [ensure_redis_server(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+           "--appendonly", "no", "--dir", str(tmp_path)]
+
+    def start_redis() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def answers() -> bool:
+        client = redis.from_url(f"redis://127.0.0.1:{port}/0")
+        try:
+            return bool(await client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            await client.aclose()
+
+    async def until_answers() -> None:
+        async with asyncio.timeout(20):
+            while not await answers():  # noqa: ASYNC110 (polling a server, not an event)
+                await asyncio.sleep(0.1)
+
+    server = start_redis()
+    try:
+        await until_answers()
+        servers = {**stack_env, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        namespace = make_namespace(servers, tmp_path / "faulty")
+        await ensure_topics(namespace.settings)
+        worker = namespace.worker()
+        workers.append(worker)
+        sending = asyncio.create_task(replay(namespace.settings, events, progress=False))
+        await until_received(namespace, namespace.settings.web_port, len(events) // 3)
+        server.terminate()
+        server.wait(10)
+        received = await metric(namespace.settings.web_port,
+                                "altseason_messages_received_per_topic_total")
+        await asyncio.sleep(3)
+        # processing goes on without Redis, and says so in its metrics
+        assert await metric(namespace.settings.web_port,
+                            "altseason_messages_received_per_topic_total") > received
+        assert await metric(namespace.settings.web_port,
+                            "altseason_redis_write_errors_total") > 0
+        server = start_redis()  # empty: no persistence
+        await until_answers()
+        await sending
+        await namespace.processed(worker)
+        client = redis.from_url(f"redis://127.0.0.1:{port}/0")
+        await client.flushall()  # and once more, after the run
+        await client.aclose()
+        await assert_same_outcome(namespace, reference)
+        assert await metric(namespace.settings.web_port, "altseason_redis_rebuilds_total") >= 2
+    finally:
+        server.terminate()
+        server.wait(10)
