@@ -53,6 +53,14 @@ def log_returns(values: np.ndarray) -> np.ndarray:
     return np.diff(np.log(np.asarray(values, dtype=np.float64)))
 
 
+def _norm(sxx: float, syy: float) -> float:
+    """sqrt(sxx * syy), also when the product under- or overflows (tiny or huge variances)."""
+    product = sxx * syy
+    if 0.0 < product < math.inf:
+        return math.sqrt(product)
+    return math.sqrt(sxx) * math.sqrt(syy)
+
+
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Reference Pearson correlation by a full two-pass recompute.
 
@@ -74,7 +82,7 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     syy = float(np.dot(dy, dy))
     if sxx <= 0.0 or syy <= 0.0 or np.all(xa == xa[0]) or np.all(ya == ya[0]):
         return math.nan
-    scale = math.sqrt(sxx) * math.sqrt(syy)  # not sqrt(sxx * syy): that product underflows
+    scale = _norm(sxx, syy)
     if scale == 0.0:
         return math.nan
     r = float(np.dot(dx, dy)) / scale
@@ -149,7 +157,7 @@ class RollingCorrelation:
             return None
         if n < 2 or self._run_x >= n or self._run_y >= n or self._sxx <= 0 or self._syy <= 0:
             return math.nan
-        scale = math.sqrt(self._sxx) * math.sqrt(self._syy)  # the product alone underflows
+        scale = _norm(self._sxx, self._syy)
         if scale == 0.0:
             return math.nan
         r = self._sxy / scale
