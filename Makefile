@@ -58,9 +58,21 @@ stack-down: install
 schemas: install
 	$(BIN)/altseason schemas generate
 
-## bench: benchmarks, each printing ratios measured side by side in one run
+## bench: every bench/*.py (BENCH_ARGS=--quick: shorter), ratios measured side by side in one run
 bench: install
-	$(BIN)/python bench/rolling_correlation.py
+	@was_up=$$($(BIN)/altseason stack status >/dev/null 2>&1 && echo yes); \
+	$(BIN)/altseason stack up >/dev/null || exit 1; \
+	set -a; eval "$$($(BIN)/altseason stack status --env)"; set +a; \
+	trap ':' INT TERM; rc=0; \
+	for script in bench/[a-z]*.py; do \
+	  case $$script in bench/rolling_correlation.py) args="";; *) args="$(BENCH_ARGS)";; esac; \
+	  echo; echo "== $$script $$args"; \
+	  $(BIN)/python $$script $$args; r=$$?; \
+	  [ $$r -eq 0 ] || rc=$$r; \
+	  [ $$r -lt 128 ] || break; \
+	done; \
+	[ -n "$$was_up" ] || $(LOCAL) $(BIN)/altseason stack down; \
+	exit $$rc
 
 clean:
 	-$(BIN)/altseason stack down --purge
