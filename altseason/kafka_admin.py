@@ -12,20 +12,25 @@ from aiokafka.errors import KafkaError
 from altseason.config import Settings
 from altseason.connections import kafka_client_options
 from altseason.errors import SourceError
-from schemas.topics import TOPICS
+from schemas.topics import INTERNAL_TOPICS, TOPICS, internal_topic
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create every public topic that does not exist yet; return the names created."""
+    """Create every public topic, and the worker's internal ones, that does not exist yet;
+    return the names created.
+
+    The internal topics (``<app_id>-bar-ticks``...) are created here, before a worker starts,
+    because Faust creates them while its consumer group forms, and under load the group's
+    first assignment can come first and leave one out for good ("Ignoring missing topic").
+    """
+    wanted = [(settings.topic(spec.name), spec.partitions) for spec in TOPICS]
+    wanted += [(internal_topic(settings.app_id, name), settings.topic_partitions)
+               for name in INTERNAL_TOPICS]
     try:
         async with admin_client(settings) as admin:
             existing = set(await admin.list_topics())
-            missing = [
-                NewTopic(settings.topic(spec.name), spec.partitions,
-                         settings.topic_replication_factor)
-                for spec in TOPICS
-                if settings.topic(spec.name) not in existing
-            ]
+            missing = [NewTopic(name, partitions, settings.topic_replication_factor)
+                       for name, partitions in wanted if name not in existing]
             response = await admin.create_topics(missing) if missing else None
         for name, code, message in _topic_errors(response):
             if code not in (0, 36):  # 36: TOPIC_ALREADY_EXISTS (a concurrent creator)
