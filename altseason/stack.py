@@ -53,6 +53,9 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+# records carry their event time as timestamp, and replays and backfills are months or years
+# old: with the default 7-day retention the broker deletes them within minutes of arrival
+log.retention.ms=-1
 """
 
 # Warnings and errors only: the broker's stdout already goes to stack_dir/kafka.log.
