@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the integration harness, importable as ``harness`` from every test folder (one module)
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from harness import Namespace, free_port  # noqa: E402
+from harness import Namespace, private_env  # noqa: E402
 
 from altseason import stack  # noqa: E402
 from altseason.config import load_settings  # noqa: E402
@@ -54,18 +53,7 @@ def stack_env() -> Iterator[dict[str, str]]:
 @pytest.fixture
 async def namespace(stack_env: dict[str, str], tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> Namespace:
-    tag = uuid.uuid4().hex[:8]
-    env = {
-        **stack_env,
-        "ALTSEASON_TOPIC_PREFIX": f"t{tag}.",
-        "ALTSEASON_APP_ID": f"altseason-t{tag}",
-        "ALTSEASON_REDIS_PREFIX": f"t{tag}:",
-        "ALTSEASON_DATADIR": str(tmp_path / "worker-data"),
-        "ALTSEASON_WEB_PORT": str(free_port()),
-        "ALTSEASON_PRODUCER_WEB_PORT": str(free_port()),
-        "ALTSEASON_DASHBOARD_PORT": str(free_port()),
-        "ALTSEASON_LOG_LEVEL": "info",
-    }
+    env = private_env(stack_env, tmp_path)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = load_settings(env=env)

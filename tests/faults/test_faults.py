@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import subprocess
-import uuid
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as redis
-from harness import Namespace, free_port, read_topic
+from harness import Namespace, free_port, private_env, read_topic
 
 from altseason import stack
 from altseason.config import Settings, load_settings
@@ -47,13 +46,8 @@ SIGNAL_ENV = {"ALTSEASON_SIGNALS__ATH_MIN_HISTORY_DAYS": "0"}
 
 def make_namespace(servers: dict[str, str], workdir: Path) -> Namespace:
     """A private namespace (topics, group, Redis keys) on the given Kafka and Redis."""
-    tag = uuid.uuid4().hex[:8]
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**servers, **SIGNAL_ENV,
-           "ALTSEASON_TOPIC_PREFIX": f"f{tag}.", "ALTSEASON_APP_ID": f"altseason-f{tag}",
-           "ALTSEASON_REDIS_PREFIX": f"f{tag}:", "ALTSEASON_DATADIR": str(workdir / "data"),
-           "ALTSEASON_WEB_PORT": str(free_port()), "ALTSEASON_LOG_LEVEL": "info",
-           "ALTSEASON_REDIS_CHECK_SECONDS": "1"}
+    env = {**private_env(servers, workdir), **SIGNAL_ENV, "ALTSEASON_REDIS_CHECK_SECONDS": "1"}
     return Namespace(env, load_settings(env=env), workdir)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def private_env(servers: dict[str, str], workdir: Path) -> dict[str, str]:
+    """Settings of a namespace of its own on the given Kafka and Redis: topic prefix, app id
+    (consumer group), Redis prefix, table folder and free ports."""
+    tag = uuid.uuid4().hex[:8]
+    return {
+        **servers,
+        "ALTSEASON_TOPIC_PREFIX": f"t{tag}.",
+        "ALTSEASON_APP_ID": f"altseason-t{tag}",
+        "ALTSEASON_REDIS_PREFIX": f"t{tag}:",
+        "ALTSEASON_DATADIR": str(workdir / "worker-data"),
+        "ALTSEASON_WEB_PORT": str(free_port()),
+        "ALTSEASON_PRODUCER_WEB_PORT": str(free_port()),
+        "ALTSEASON_DASHBOARD_PORT": str(free_port()),
+        "ALTSEASON_LOG_LEVEL": "info",
+    }
 
 
 @dataclass
