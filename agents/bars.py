@@ -5,6 +5,7 @@ from __future__ import annotations
 from faust import StreamT
 
 from agents.outputs import dead_letter, view
+from agents.redis_view import ViewUpdate
 from altseason.errors import EventOrderError
 from schemas.decode import parse_utc, to_ms
 from schemas.records import Bar, CryptoTick
@@ -26,12 +27,20 @@ def bar_record(exchange: str, symbol: str, bar: OHLCV) -> Bar:
                trades=bar.trades)
 
 
-async def show(key: str, exchange: str, symbol: str, bar: OHLCV) -> None:
-    """Mirror the open bar into ``bar:<exchange>:<symbol>:<interval>`` (expires after two
-    intervals, so a symbol that stops trading drops out); closed bars go to the topic."""
-    snapshot = bar_record(exchange, symbol, bar).asdict()
-    await view.update("bar", f"{key}:{interval_name(bar.interval_s)}", snapshot,
-                      ttl_s=max(2 * bar.interval_s, 3600))
+async def show(key: str, exchange: str, symbol: str, bars: list[OHLCV]) -> None:
+    """Mirror the open bars into ``bar:<exchange>:<symbol>:<interval>``, in one round trip
+    (each expires after two intervals, so a symbol that stops trading drops out); closed
+    bars go to the topic."""
+    await view.update_many(
+        ViewUpdate("bar", f"{key}:{interval_name(bar.interval_s)}",
+                   bar_record(exchange, symbol, bar).asdict(),
+                   ttl_s=max(2 * bar.interval_s, 3600))
+        for bar in bars)
+
+
+def open_bars(builder: BarBuilder) -> list[OHLCV]:
+    return [bar for interval in config.bar_intervals
+            if (bar := builder.current(interval)) is not None]
 
 
 @app.agent(bar_ticks_topic)
@@ -49,10 +58,7 @@ async def build_bars(stream: StreamT) -> None:
         for bar in closed:
             await bars_topic.send(key=key.encode(),
                                   value=bar_record(tick.exchange, tick.symbol, bar))
-        for interval in config.bar_intervals:
-            current = builder.current(interval)
-            if current is not None:
-                await show(key, tick.exchange, tick.symbol, current)
+        await show(key, tick.exchange, tick.symbol, open_bars(builder))
 
 
 async def rebuild_bar_views() -> None:
@@ -60,7 +66,4 @@ async def rebuild_bar_views() -> None:
     for key, state in list(bar_state.items()):
         exchange, _, symbol = key.partition(":")
         builder = BarBuilder.from_state(config.bar_intervals, LATENESS_MS, state)
-        for interval in config.bar_intervals:
-            current = builder.current(interval)
-            if current is not None:
-                await show(key, exchange, symbol, current)
+        await show(key, exchange, symbol, open_bars(builder))
