@@ -18,6 +18,11 @@ from typing import Any
 LEVELS = {"crit": "CRITICAL", "error": "ERROR", "warn": "WARNING", "info": "INFO",
           "debug": "DEBUG"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: loggers that get ``log_level`` explicitly: at a level >= warn, Faust's worker sets the root
+#: logger to DEBUG for its terminal spinner, and every ``log.debug`` on the hot path then
+#: built a record only for the handler to drop it (5 % of a tick, ``bench/RESULTS.md``)
+LEVELLED_LOGGERS = ("faust", "mode", "aiokafka", "redis", "asyncio", "agents", "altseason",
+                    "producers", "streams", "schemas")
 #: LogRecord attributes that are not extra fields given with ``log.info(..., extra={})``
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message",
                                                                                "asctime"}
@@ -64,6 +69,7 @@ def logging_config(log_level: str, log_format: str, stream: str = "stdout") -> d
         "formatters": {"default": formatter},
         "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
                                 "stream": f"ext://sys.{stream}"}},
+        "loggers": {name: {"level": LEVELS[log_level]} for name in LEVELLED_LOGGERS},
         "root": {"level": LEVELS[log_level], "handlers": ["default"]},
     }
 
