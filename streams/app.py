@@ -35,4 +35,7 @@ app = faust.App(
     # Consumers see each input event once per (re)assignment; our agents are idempotent
     # for repeats (they dead-letter events older than what a series already applied).
     consumer_auto_offset_reset="earliest",
+    # Faust's default of 0 sends each internal-topic and changelog message nearly on its
+    # own; 5 ms lets them batch for at most 5 ms more per hop (bench/RESULTS.md, fix 3).
+    producer_linger=0.005,
 )
