@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from faust import StreamT
+from mode import Service
 
 from agents.outputs import dead_letter, view
 from agents.redis_view import ViewUpdate
@@ -18,6 +19,8 @@ config = settings.signals
 LATENESS_MS = int(config.bar_allowed_lateness_seconds * 1000)
 #: "exchange:symbol" -> BarBuilder.to_state()
 bar_state = app.Table("bar-state", default=dict)
+#: the open bars of the symbols that ticked since the last flush to Redis, by "exchange:symbol"
+unflushed: dict[str, list[OHLCV]] = {}
 
 
 def bar_record(exchange: str, symbol: str, bar: OHLCV) -> Bar:
@@ -27,18 +30,25 @@ def bar_record(exchange: str, symbol: str, bar: OHLCV) -> Bar:
                trades=bar.trades)
 
 
-async def show(key: str, exchange: str, symbol: str, bars: list[OHLCV]) -> None:
-    """Mirror the open bars into ``bar:<exchange>:<symbol>:<interval>``, in one round trip
+async def show(bars_by_key: dict[str, list[OHLCV]]) -> None:
+    """Mirror open bars into ``bar:<exchange>:<symbol>:<interval>``, all in one round trip
     (each expires after two intervals, so a symbol that stops trading drops out); closed
     bars go to the topic."""
     await view.update_many(
         ViewUpdate("bar", f"{key}:{interval_name(bar.interval_s)}",
-                   bar_record(exchange, symbol, bar).asdict(),
+                   bar_record(*key_parts(key), bar).asdict(),
                    ttl_s=max(2 * bar.interval_s, 3600))
-        for bar in bars)
+        for key, bars in bars_by_key.items() for bar in bars)
+
+
+def key_parts(key: str) -> tuple[str, str]:
+    """"exchange:symbol" -> (exchange, symbol); symbols may hold a colon (BTC/USDT:USDT)."""
+    exchange, _, symbol = key.partition(":")
+    return exchange, symbol
 
 
 def open_bars(builder: BarBuilder) -> list[OHLCV]:
+    """The bars still open, one per configured interval."""
     return [bar for interval in config.bar_intervals
             if (bar := builder.current(interval)) is not None]
 
@@ -58,12 +68,33 @@ async def build_bars(stream: StreamT) -> None:
         for bar in closed:
             await bars_topic.send(key=key.encode(),
                                   value=bar_record(tick.exchange, tick.symbol, bar))
-        await show(key, tick.exchange, tick.symbol, open_bars(builder))
+        if settings.bar_view_flush_seconds:
+            unflushed[key] = open_bars(builder)  # BarViewFlusher writes it
+        else:
+            await show({key: open_bars(builder)})
 
 
 async def rebuild_bar_views() -> None:
     """Redis after a flush: the open bar of every symbol this worker owns."""
-    for key, state in list(bar_state.items()):
-        exchange, _, symbol = key.partition(":")
-        builder = BarBuilder.from_state(config.bar_intervals, LATENESS_MS, state)
-        await show(key, exchange, symbol, open_bars(builder))
+    await show({key: open_bars(BarBuilder.from_state(config.bar_intervals, LATENESS_MS, state))
+                for key, state in list(bar_state.items())})
+
+
+@app.service
+class BarViewFlusher(Service):
+    """Writes the latest open bars of the symbols that ticked, every ``bar_view_flush_seconds``:
+    one round trip and one hash write per bar per flush however fast ticks come, where a
+    write per tick was the largest cost of a tick (``bench/RESULTS.md``)."""
+
+    async def flush(self) -> None:
+        if unflushed:
+            pending = dict(unflushed)
+            unflushed.clear()
+            await show(pending)
+
+    @Service.task
+    async def _flush_every_interval(self) -> None:
+        while not self.should_stop and settings.bar_view_flush_seconds:
+            # returns early when the worker stops: a graceful stop writes what is left
+            await self.sleep(settings.bar_view_flush_seconds)
+            await self.flush()

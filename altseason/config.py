@@ -252,6 +252,9 @@ class Settings:
     log_format: str = "auto"
     #: how often the worker checks that Redis still holds its views (rebuilt after a flush)
     redis_check_seconds: float = 5.0
+    #: how often the worker writes the open-bar views of the symbols that ticked meanwhile
+    #: (their latest state; 0 = a write per tick)
+    bar_view_flush_seconds: float = 0.02
     #: Kafka client security (README "Security"): PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
     kafka_security_protocol: str = "PLAINTEXT"
     #: SASL mechanism for the SASL_* protocols: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN
@@ -298,6 +301,9 @@ class Settings:
             )
         if not self.redis_check_seconds > 0:
             raise ConfigError(f"redis_check_seconds must be > 0, got {self.redis_check_seconds}")
+        if not 0 <= self.bar_view_flush_seconds <= 60:
+            raise ConfigError("bar_view_flush_seconds must be between 0 and 60, got "
+                              f"{self.bar_view_flush_seconds}")
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise ConfigError(f"store {self.store!r} must be memory:// or rocksdb://")
         self._validate_security()

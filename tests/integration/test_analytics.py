@@ -61,7 +61,8 @@ async def test_long_short_drawdowns_bars_score_and_redis_rebuild(
     settings = namespace.settings
     workers.append(namespace.worker(ALTSEASON_SIGNALS__ATH_MIN_HISTORY_DAYS="0",
                                     ALTSEASON_SIGNALS__LONGSHORT_CROWDING_Z="2.0",
-                                    ALTSEASON_REDIS_CHECK_SECONDS="1"))
+                                    ALTSEASON_REDIS_CHECK_SECONDS="1",
+                                    ALTSEASON_BAR_VIEW_FLUSH_SECONDS="0"))  # a write per tick
     events = load_replay(replay_dir, SINCE, UNTIL)
     assert await replay(settings, events, progress=False) == len(events)
     await namespace.processed(workers[0])
