@@ -7,18 +7,21 @@ from mode import Service
 
 from agents.outputs import dead_letter, view
 from agents.redis_view import ViewUpdate
-from altseason.errors import EventOrderError
+from altseason.errors import EventOrderError, SchemaError
 from schemas.decode import parse_utc, to_ms
-from schemas.records import Bar, CryptoTick
+from schemas.records import Bar
+from schemas.topics import topic_spec
 from streams.app import app, settings
 from streams.bars import OHLCV, BarBuilder, interval_name
 from streams.correlation import ms_to_iso
-from streams.topics import bar_ticks_topic, bars_topic
+from streams.routing import tick_for_bars
+from streams.topics import bars_topic, ticks_topic
 
 config = settings.signals
 LATENESS_MS = int(config.bar_allowed_lateness_seconds * 1000)
-#: "exchange:symbol" -> BarBuilder.to_state()
-bar_state = app.Table("bar-state", default=dict)
+#: "exchange:symbol" -> BarBuilder.to_state(); as many partitions as ``ticks``, which it is
+#: updated from (a symbol's state lives in the partition its ticks' key hashes to)
+bar_state = app.Table("bar-state", default=dict, partitions=topic_spec("ticks").partitions)
 #: the open bars of the symbols that ticked since the last flush to Redis, by "exchange:symbol"
 unflushed: dict[str, list[OHLCV]] = {}
 
@@ -53,10 +56,13 @@ def open_bars(builder: BarBuilder) -> list[OHLCV]:
             if (bar := builder.current(interval)) is not None]
 
 
-@app.agent(bar_ticks_topic)
+@app.agent(ticks_topic)
 async def build_bars(stream: StreamT) -> None:
     async for event in stream.events():
-        tick: CryptoTick = event.value
+        try:
+            tick = tick_for_bars(event.message.key, event.value)
+        except SchemaError:
+            continue  # route_inputs reads the same message and dead-letters it
         key = f"{tick.exchange}:{tick.symbol}"
         builder = BarBuilder.from_state(config.bar_intervals, LATENESS_MS, bar_state.get(key))
         try:

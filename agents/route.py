@@ -1,9 +1,9 @@
 """Validate every input event and route it to the agents that use it.
 
 Re-keying through internal topics puts everything one table entry needs in one partition:
-both series of a pair (key = pair), a symbol's ticks (key = "exchange:symbol"), and all the
-observations of a market-wide view (one key), so each entry is updated by exactly one agent
-instance.
+both series of a pair (key = pair) and all the observations of a market-wide view (one key),
+so each entry is updated by exactly one agent instance. Ticks are already keyed by symbol:
+the bars agent reads them itself, and a bad tick is dead-lettered here, once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from altseason.errors import SchemaError
 from streams.app import app, settings
 from streams.routing import route
 from streams.topics import (
-    bar_ticks_topic,
     correlation_points_topic,
     drawdown_points_topic,
     inputs_topic,
@@ -33,7 +32,6 @@ MAX_KEY_BYTES = 1024
 AGENT_TOPICS = {
     "correlation": correlation_points_topic,
     "regime": regime_points_topic,
-    "bars": bar_ticks_topic,
     "longshort": longshort_points_topic,
     "netflow": netflow_points_topic,
     "drawdown": drawdown_points_topic,
@@ -45,7 +43,7 @@ async def route_inputs(stream: StreamT) -> None:
     async for event in stream.events():
         topic = event.message.topic.removeprefix(settings.topic_prefix)
         try:
-            routed = route(topic, event.value, settings.signals)
+            routed = route(topic, event.message.key, event.value, settings.signals)
         except SchemaError as exc:
             await dead_letter(short_key(event.message), event.value, str(exc), "route_inputs")
             continue

@@ -176,7 +176,7 @@ class OfflineReplay:
         data.first_t_ms = event.t_ms if data.first_t_ms is None else data.first_t_ms
         data.last_t_ms = event.t_ms
         try:
-            routed = route(event.topic, event.record.dumps(), self.config)
+            routed = route(event.topic, event.key.encode(), event.record.dumps(), self.config)
         except SchemaError:
             data.dead_letters["route_inputs"] += 1
             return

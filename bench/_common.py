@@ -230,6 +230,14 @@ async def wait_ready(workers: Sequence[Worker], timeout_s: float = 120) -> None:
 
 #: Faust's count of events a stream has started processing (taken from its buffer), per stream
 STARTED = "altseason_total_events_per_stream_total"
+#: messages a worker sent, by topic: ``<app>-bar-state-changelog`` gets one per tick when
+#: ``build_bars`` is done with it
+SENT = "altseason_topic_messages_sent_total"
+
+
+def bars_done_label(app_id: str) -> str:
+    """The label of the bar-state changelog in SENT: one message per tick ``build_bars`` did."""
+    return f"{app_id}-bar-state-changelog"
 METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
 

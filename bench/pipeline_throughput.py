@@ -34,10 +34,12 @@ from pathlib import Path
 
 from _common import (
     BENCH_DIR,
+    SENT,
     STARTED,
     MachineLoad,
     Namespace,
     Worker,
+    bars_done_label,
     cpu_times,
     delete_namespace,
     halt_worker,
@@ -59,7 +61,6 @@ from altseason.kafka_admin import topic_partitions
 from altseason.run import log_tail, wait_until_processed
 
 PROFILES = BENCH_DIR / "profiles"
-SENT = "altseason_topic_messages_sent_total"
 
 
 async def raw_rate(ns: Namespace, count: int) -> float:
@@ -116,7 +117,7 @@ async def pipeline_run(ns: Namespace, count: int, profile: bool = False
     settings = ns.settings_for(env)
     log = ns.workdir / f"{settings.app_id}.log"
     worker = launch_worker(env, log)
-    bar_ticks = f"{settings.app_id}-bar-ticks"
+    bars_done = bars_done_label(settings.app_id)
     spies: list[subprocess.Popen[bytes]] = []
     try:
         start = cpu_start = None
@@ -134,7 +135,7 @@ async def pipeline_run(ns: Namespace, count: int, profile: bool = False
                 load = MachineLoad()
                 if profile:
                     spies = start_profilers(worker)
-            if start is not None and metric_sum(samples, STARTED, bar_ticks) >= count:
+            if start is not None and metric_sum(samples, SENT, bars_done) >= count:
                 break
             await asyncio.sleep(0.25)
         elapsed = now - start
@@ -285,7 +286,7 @@ async def main() -> None:
         app_prefix = ns.app_ids[-1] + "-"
         print("\nfan-out of one tick (worker's messages sent, last run):")
         print_table(["topic", "messages", "per tick"], fan_out(final, count, app_prefix))
-        print("  + Redis: 3 pipelined round trips per tick (DEL, HSET, EXPIRE, PUBLISH of "
+        print("  + Redis: 1 pipelined round trip per flush (DEL, HSET, EXPIRE, PUBLISH of "
               "bar:<exchange>:<symbol>:<1m|1h|1d>)")
         if (not args.quick) if args.profile is None else args.profile:
             if not (shutil.which("py-spy") or (BENCH_DIR.parent / ".venv/bin/py-spy").exists()):

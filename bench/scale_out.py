@@ -18,9 +18,11 @@ import asyncio
 import time
 
 from _common import (
+    SENT,
     STARTED,
     MachineLoad,
     Worker,
+    bars_done_label,
     cpu_seconds,
     delete_namespace,
     halt_worker,
@@ -54,7 +56,7 @@ async def one_run(workers_count: int,
             workers.append(launch_worker(worker_env, ns.workdir / f"worker-{i}.log"))
         await wait_ready(workers)
         await produce(settings, synthetic_ticks(count))
-        bar_ticks = f"{settings.app_id}-bar-ticks"
+        bars_done = bars_done_label(settings.app_id)
         start = None
         cpu_start: list[float] = []
         deadline = time.monotonic() + 600
@@ -65,7 +67,7 @@ async def one_run(workers_count: int,
                                      for s in samples) > 0:
                 start, cpu_start = now, [cpu_seconds(w.pid) for w in workers]
                 load = MachineLoad()
-            done = [metric_sum(s, STARTED, bar_ticks) for s in samples]
+            done = [metric_sum(s, SENT, bars_done) for s in samples]
             if start is not None and sum(done) >= count:
                 break
             if any(w.process.poll() is not None for w in workers) \

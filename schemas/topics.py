@@ -51,7 +51,7 @@ INPUT_TOPICS: tuple[str, ...] = (
 
 #: the worker's repartition topics, created by Faust and named after the app id
 INTERNAL_TOPICS: tuple[str, ...] = (
-    "correlation-points", "regime-points", "bar-ticks", "longshort-points", "netflow-points",
+    "correlation-points", "regime-points", "longshort-points", "netflow-points",
     "drawdown-points", "score-components",
 )
 

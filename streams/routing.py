@@ -2,10 +2,10 @@
 
 Series names: an index quote is its symbol (``RUT``); an aggregate market cap is its asset
 (``TOTAL``, ``TOTAL3``; a coin's is ``<COIN>.MCAP``); a tick from the reference exchange is
-its base asset (``BTC``). Every tick also goes to the bars agent (key "exchange:symbol");
-long/short ratios and coin ranks to the long/short agent, netflows to the netflow agent and
-reference prices to the drawdown agent (each of those keyed by one constant, as they rank
-across coins).
+its base asset (``BTC``). The bars agent reads ``ticks`` itself (its key, "exchange:symbol",
+is the one the bars need: no re-keying hop; ``tick_for_bars``). Long/short ratios and coin
+ranks go to the long/short agent, netflows to the netflow agent and reference prices to the
+drawdown agent (each of those keyed by one constant, as they rank across coins).
 """
 
 from __future__ import annotations
@@ -95,17 +95,27 @@ def observation(kind: str, subject: str, record: Record, event_time: str) -> Obs
                        t_ms=to_ms(parse_utc(event_time)), event=record.asdict())
 
 
+def tick_for_bars(key: bytes | None, raw: bytes | None) -> CryptoTick:
+    """The validated tick of a ``ticks`` message, whose key must be its "exchange:symbol": the
+    bars agent reads ``ticks`` directly and keeps each symbol's state in the partition the
+    key hashes to, so a tick keyed otherwise would start a second, wrong state."""
+    tick = decode_input("ticks", raw)
+    assert isinstance(tick, CryptoTick)
+    expected = f"{tick.exchange}:{tick.symbol}"
+    if key != expected.encode():
+        raise SchemaError(f"a tick's key must be exchange:symbol {expected!r}, got "
+                          f"{shown(key.decode('utf-8', 'replace') if key else key)}")
+    return tick
+
+
 def market_routes(record: Event, config: SignalSettings) -> list[tuple[str, str, Record]]:
-    """(agent, key, record) for the bars and the market-wide agents."""
+    """(agent, key, record) for the market-wide agents."""
     if isinstance(record, CryptoTick):
         tick = record
-        routed: list[tuple[str, str, Record]] = [
-            ("bars", f"{tick.exchange}:{tick.symbol}", tick)]
         base = tick.symbol.split("/")[0]
         if tick.exchange == config.reference_exchange and base not in config.index_symbols:
-            routed.append(("drawdown", MARKET_KEY,
-                           observation("price", base, tick, tick.event_time)))
-        return routed
+            return [("drawdown", MARKET_KEY, observation("price", base, tick, tick.event_time))]
+        return []
     if isinstance(record, LongShortRatio):
         ratio = record
         return [("longshort", MARKET_KEY, observation(
@@ -126,11 +136,13 @@ def market_routes(record: Event, config: SignalSettings) -> list[tuple[str, str,
     return []
 
 
-def route(topic: str, raw: bytes | None,
+def route(topic: str, key: bytes | None, raw: bytes | None,
           config: SignalSettings) -> list[tuple[str, str, Record]]:
     """(agent, key, record) for every agent that uses this event: the pair agents
-    ("correlation", "regime"; key = pair) and the others (see ``market_routes``)."""
-    record = decode_input(topic, raw)  # once: every route below reads the same record
+    ("correlation", "regime"; key = pair) and the others (see ``market_routes``). ``key`` is
+    the message's; only a tick's is checked (``tick_for_bars``), the other agents re-key."""
+    # once: every route below reads the same record
+    record = tick_for_bars(key, raw) if topic == "ticks" else decode_input(topic, raw)
     routed = market_routes(record, config)
     observed = series_observation(record, config)
     if observed is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from schemas.records import (
     Bar,
-    CryptoTick,
     DeadLetter,
     Observation,
     ScoreComponent,
@@ -23,6 +22,8 @@ inputs_topic = app.topic(
     key_serializer="raw",
     value_serializer="raw",
 )
+#: the bars agent's own subscription (validated by ``streams.routing.tick_for_bars``)
+ticks_topic = app.topic(settings.topic("ticks"), key_serializer="raw", value_serializer="raw")
 signals_topic = app.topic(
     settings.topic("signals"),
     value_type=Signal,
@@ -43,10 +44,6 @@ correlation_points_topic = app.topic(
 regime_points_topic = app.topic(
     internal_topic(settings.app_id, "regime-points"),
     internal=True, value_type=SeriesPoint, key_serializer="raw",
-)
-bar_ticks_topic = app.topic(
-    internal_topic(settings.app_id, "bar-ticks"),
-    internal=True, value_type=CryptoTick, key_serializer="raw",
 )
 #: observations keyed by one constant: these agents rank across the whole market
 longshort_points_topic = app.topic(

@@ -10,7 +10,7 @@ import redis.asyncio as redis
 from aiokafka import AIOKafkaProducer
 from harness import Namespace, read_topic
 
-from schemas.records import DeadLetter, IndexQuote
+from schemas.records import CryptoTick, DeadLetter, IndexQuote
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +37,10 @@ async def test_bad_events_go_to_the_dead_letter_topic_and_good_ones_are_kept(
         ("market-caps", b'{"asset": "TOTAL", "event_time": "2025-01-03T00:00:00Z", '
                         b'"market_cap": "lots", "source": "x"}', "field market_cap is str"),
         ("ticks", b"[1, 2, 3]", "expected a JSON object"),
+        # valid, but keyed "RUT": the bars agent keeps a symbol's state in its key's partition
+        ("ticks", CryptoTick(exchange="binance", symbol="ETH/USDT", price=3000.0, amount=1.0,
+                             event_time="2025-01-03T12:00:00Z", side="buy",
+                             trade_id="1").dumps(), "a tick's key must be exchange:symbol"),
     ]
     # a replayed duplicate and an out-of-order close of a series already applied: valid events,
     # rejected by each agent that owns a pair of RUT (RUT~TOTAL, RUT~BTC, RUT~TOTAL3, RUT/SPX)
@@ -85,6 +89,7 @@ async def test_bad_events_go_to_the_dead_letter_topic_and_good_ones_are_kept(
     counts = await redis_client.hgetall(settings.redis_key("deadletter", "counts"))
     assert sum(int(n) for n in counts.values()) == len(letters)
 
+    assert not await redis_client.exists(settings.redis_key("bar", "binance:ETH/USDT:1m"))
     # the good events around the bad ones were all applied
     index = await redis_client.hgetall(settings.redis_key("index", "RUT"))
     assert index["day"] == "2025-01-06"
