@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer
 
 from altseason.config import Settings
@@ -20,6 +21,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+WRITING_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+async def writing_statuses(port: int, paths: list[str]) -> dict[tuple[str, str], int]:
+    """The status of every writing method on every path of a local web server: what a caller
+    without any credentials gets (the endpoints are read-only, so nothing may accept one)."""
+    statuses = {}
+    async with aiohttp.ClientSession() as session:
+        for path in paths:
+            for method in WRITING_METHODS:
+                async with session.request(method, f"http://127.0.0.1:{port}{path}",
+                                           data=b"{}") as response:
+                    statuses[(method, path)] = response.status
+    return statuses
 
 
 def private_env(servers: dict[str, str], workdir: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from harness import Namespace, free_port
+from harness import Namespace, free_port, writing_statuses
 from wsfixtures import (
     BINANCE_FUTURES,
     COINBASE,
@@ -38,6 +38,7 @@ from altseason.config import Settings
 from altseason.kafka_admin import topic_partitions
 from producers.live.config import load_live_config
 from producers.live.run import LiveProducer
+from producers.live.web import PRODUCER_PATHS
 
 pytestmark = pytest.mark.integration
 
@@ -332,6 +333,8 @@ async def test_the_cli_produces_until_sigterm_then_flushes_and_exits_cleanly(
             assert ('altseason_producer_produced_total{source="binance-futures"} '
                     f"{float(len(FUTURES_TRADES))}") in metrics
             assert 'altseason_producer_dropped_total{source="binance-futures"} 0.0' in metrics
+            statuses = await writing_statuses(port, [*PRODUCER_PATHS, "/"])
+            assert set(statuses.values()) <= {404, 405}, statuses  # read-only
             process.send_signal(signal.SIGTERM)
             stdout, _ = await asyncio.wait_for(process.communicate(), 20)
         finally:

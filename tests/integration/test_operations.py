@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from harness import Namespace, read_topic
+from harness import Namespace, read_topic, writing_statuses
 from test_pipeline import closes, expected_breakouts, expected_streaks
 
 from altseason.kafka_admin import group_lag
@@ -114,6 +114,11 @@ async def test_endpoints_and_metrics_move_during_a_replay(
     assert total(after, "altseason_consumer_lag") == 0
     assert total(after, "altseason_redis_write_errors_total") == 0
     assert set(WORKER_PATHS) == {"/health", "/ready", "/metrics"}
+    # read-only: no writing method is served, ours or Faust's own pages (tables, router...)
+    faust_pages = ["/", "/router/", "/router/x/", "/table/", "/table/regime-state/",
+                   "/graph/", "/stats/"]
+    statuses = await writing_statuses(port, [*WORKER_PATHS, *faust_pages])
+    assert set(statuses.values()) <= {404, 405}, statuses
 
     # the log is JSON, one object per line (stdout is not a terminal here)
     lines = [line for line in (namespace.workdir / "worker.log").read_text().splitlines()
