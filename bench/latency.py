@@ -9,12 +9,13 @@ every output carries the time of the tick that produced it. A separate listener 
 its work does not delay the producer's clock) timestamps, on arrival:
 
 - ``ticks``: the tick itself on the input topic (producer + broker: the floor of the rest);
-- ``<app>-bar-ticks``: the tick re-keyed by ``route_inputs`` (first stage done);
 - ``<app>-bar-state-changelog``: ``build_bars``' table write for that tick (its Kafka output
   per tick; ``bars`` only gets a message when a bar closes, once a minute per symbol, and
   signals almost never fire on ticks);
-- Redis ``bar`` channel: the tick's ``bar:<exchange>:<symbol>:1d`` publish, the last of the
-  three bar views (1m, 1h, 1d) ``build_bars`` publishes per tick: the Redis view is current.
+- Redis ``bar`` channel: the publish of ``bar:<exchange>:<symbol>:1d`` that includes the tick.
+  The bar views are written coalesced (every ``bar_view_flush_seconds``, the latest state of
+  each symbol that traded), so a tick counts as in Redis at the first publish of its symbol's
+  view whose close (the latest tick's time) is at or after its own: the view is then current.
 
 Each rate runs on a fresh namespace and worker (no backlog from the previous run); the first
 2 s are warm-up. A tick whose output has not arrived 3 s after the last send counts as
@@ -26,6 +27,7 @@ delivered. Goal: p99 < 50 ms at 5k ticks/s.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import math
 import multiprocessing
@@ -62,21 +64,22 @@ from schemas.records import CryptoTick
 
 WARMUP_S = 2.0
 GRACE_S = 3.0
-PATHS = ("ticks", "bar-ticks", "bar-state-changelog", "redis bar 1d")
+PATHS = ("ticks", "bar-state-changelog", "redis bar 1d")
+#: (symbol key "exchange:symbol", the tick time an output carries in ms, arrival in ms)
+Arrival = tuple[str, float, float]
 
 
 def output_topics(env: dict[str, str]) -> dict[str, str]:
     """Kafka topic -> path name, for the namespace in ``env``."""
     settings = load_settings(env=env)
     return {settings.topic("ticks"): "ticks",
-            f"{settings.app_id}-bar-ticks": "bar-ticks",
             f"{settings.app_id}-bar-state-changelog": "bar-state-changelog"}
 
 
 def sent_ms(path: str, value: bytes) -> float | None:
     """The producing tick's event time (ms) carried by an output: its price."""
     data = json.loads(value)
-    if path in ("ticks", "bar-ticks"):
+    if path == "ticks":
         return float(data["price"])
     bars = data.get("open", {}).get("60", [])  # the table value: BarBuilder.to_state()
     return float(max(bars, key=lambda b: b["start_ms"])["close"]) if bars else None
@@ -87,10 +90,10 @@ def listen(env: dict[str, str], ready: Any, stop: Any, results: Any) -> None:
     results.put(asyncio.run(_listen(env, ready, stop)))
 
 
-async def _listen(env: dict[str, str], ready: Any, stop: Any) -> dict[str, list]:
+async def _listen(env: dict[str, str], ready: Any, stop: Any) -> dict[str, list[Arrival]]:
     settings = load_settings(env=env)
     topics = output_topics(env)
-    arrivals: dict[str, list[tuple[float, float]]] = {path: [] for path in PATHS}
+    arrivals: dict[str, list[Arrival]] = {path: [] for path in PATHS}
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 enable_auto_commit=False, fetch_max_wait_ms=20)
     client = redis.from_url(settings.redis_url)
@@ -113,8 +116,9 @@ async def _listen(env: dict[str, str], ready: Any, stop: Any) -> dict[str, list]
                     path = topics[tp.topic]
                     for message in messages:
                         sent = sent_ms(path, message.value)
-                        if sent is not None:
-                            arrivals[path].append((sent, now))
+                        if sent is not None:  # changelog keys are JSON strings
+                            key = (message.key or b"").decode().strip('"')
+                            arrivals[path].append((key, sent, now))
 
         async def from_redis() -> None:
             while not stop.is_set():
@@ -124,7 +128,8 @@ async def _listen(env: dict[str, str], ready: Any, stop: Any) -> dict[str, list]
                 now = time.time() * 1000
                 data = json.loads(message["data"])
                 if data["name"].endswith(":1d"):
-                    arrivals["redis bar 1d"].append((float(data["close"]), now))
+                    arrivals["redis bar 1d"].append(
+                        (data["name"].removesuffix(":1d"), float(data["close"]), now))
 
         await asyncio.gather(from_kafka(), from_redis())
     finally:
@@ -141,10 +146,10 @@ def symbol_cycle() -> Iterator[str]:
         yield from slots
 
 
-async def paced_send(ns: Namespace, rate: float, seconds: float) -> list[int]:
+async def paced_send(ns: Namespace, rate: float, seconds: float) -> list[tuple[int, str]]:
     """Send ``rate`` ticks/s for ``seconds`` through a KafkaSink; each tick's event time is
-    the wall clock when it is made. Returns the event times (ms) sent."""
-    sent: list[int] = []
+    the wall clock when it is made. Returns (event time ms, "exchange:symbol") of each."""
+    sent: list[tuple[int, str]] = []
     symbols = symbol_cycle()
     async with KafkaSink(ns.settings) as sink:
         start = time.monotonic()
@@ -157,7 +162,7 @@ async def paced_send(ns: Namespace, rate: float, seconds: float) -> list[int]:
                     event_time=iso_utc(datetime.fromtimestamp(t_ms / 1000, UTC)),
                     price=float(t_ms), amount=0.01, side="buy", trade_id=str(len(sent)))
                 await sink.emit("ticks", f"binance:{symbol}", tick)
-                sent.append(t_ms)
+                sent.append((t_ms, f"binance:{symbol}"))
             await asyncio.sleep(0.001)
     return sent
 
@@ -214,13 +219,25 @@ async def one_run(rate: float,
             if listener.is_alive():
                 listener.terminate()
         await delete_namespace(ns)
-    measure_from = sent[0] + WARMUP_S * 1000
-    expected = sum(t >= measure_from for t in sent)
-    latencies = {}
-    for path, pairs in arrivals.items():
-        values = [now - t for t, now in pairs if t >= measure_from][:expected]
-        latencies[path] = values + [math.inf] * (expected - len(values))
+    measured = [(t, key) for t, key in sent if t >= sent[0][0] + WARMUP_S * 1000]
+    latencies = {path: tick_latencies(measured, arrivals[path]) for path in PATHS}
     return latencies, len(sent) / seconds, machine
+
+
+def tick_latencies(sent: list[tuple[int, str]], arrivals: list[Arrival]) -> list[float]:
+    """Per tick sent, ms until the first output of its symbol carrying its time or a later
+    one (inf if none came). Per symbol, outputs arrive in the order of the times they carry."""
+    by_symbol: dict[str, tuple[list[float], list[float]]] = {}
+    for key, carried, now in arrivals:
+        times, nows = by_symbol.setdefault(key, ([], []))
+        times.append(carried)
+        nows.append(now)
+    latencies = []
+    for t, key in sent:
+        times, nows = by_symbol.get(key, ([], []))
+        i = bisect.bisect_left(times, t)
+        latencies.append(nows[i] - t if i < len(times) else math.inf)
+    return latencies
 
 
 def ms(value: float) -> str:
