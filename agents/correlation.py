@@ -58,7 +58,6 @@ async def correlate(stream: StreamT) -> None:
             continue
         shown = snapshot(updates[-1]) if updates else correlation_state.get(
             point.pair, {}).get("view")
-        correlation_state[point.pair] = {**pair.to_state(), "view": shown}
         for update in updates:
             await view.update("correlation", update.pair, snapshot(update))
             for signal in correlation_signals(update, params):
@@ -67,6 +66,7 @@ async def correlate(stream: StreamT) -> None:
             if update.pair == SCORE_PAIR and r is not None:
                 await send_component("correlation", update.t_ms, r,
                                      {"pair": SCORE_PAIR, "window_days": SCORE_WINDOW})
+        correlation_state[point.pair] = {**pair.to_state(), "view": shown}  # after the signals
 
 
 async def rebuild_correlation_views() -> None:

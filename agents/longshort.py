@@ -117,7 +117,6 @@ async def track_long_short(stream: StreamT) -> None:
         except (EventOrderError, ValueError) as exc:
             await dead_letter(event.message, observation.dumps(), str(exc), "track_long_short")
             continue
-        series_state[key] = state
         await show_series(state)
         if fire:
             latest = state["latest"]
@@ -125,6 +124,7 @@ async def track_long_short(stream: StreamT) -> None:
                 key, ratio.event_time, ratio.ratio, z or 0.0, latest["history_mean"],
                 config.longshort_window, config.longshort_crowding_z,
                 config.longshort_crowding_min_ratio, config.longshort_cooldown_hours))
+        series_state[key] = state  # after the signal (outputs.py)
         if ratio.variant != config.longshort_variant:
             continue
         snapshot = cross_snapshot(ratio.variant)

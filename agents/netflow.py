@@ -85,7 +85,6 @@ async def track_netflows(stream: StreamT) -> None:
         except (EventOrderError, ValueError) as exc:
             await dead_letter(event.message, observation.dumps(), str(exc), "track_netflows")
             continue
-        netflow_state[key] = state
         latest = state["latest"]
         await show(key, latest)
         if fire:
@@ -93,6 +92,7 @@ async def track_netflows(stream: StreamT) -> None:
                 key, flow.event_time, fire, SIGNAL_WINDOW, latest[f"inflow_{SIGNAL_WINDOW}"],
                 latest[f"outflow_{SIGNAL_WINDOW}"], latest["imbalance"],
                 config.netflow_imbalance))
+        netflow_state[key] = state  # after the signal (outputs.py)
         as_of, share = accumulation_share()
         await send_component("accumulation", as_of, share, {"window": SIGNAL_WINDOW})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 
 from faust.types import Message
@@ -11,7 +12,7 @@ from agents.redis_view import RedisView
 from altseason.metrics import DEAD_LETTERS, SIGNALS_EMITTED
 from schemas.decode import iso_utc
 from schemas.records import DeadLetter, ScoreComponent, Signal
-from streams.app import settings
+from streams.app import app, settings
 from streams.correlation import ms_to_iso
 from streams.routing import MARKET_KEY
 from streams.topics import deadletter_topic, score_components_topic, signals_topic
@@ -22,9 +23,33 @@ view = RedisView(settings)
 MAX_PAYLOAD_CHARS = 64 * 1024
 
 
+#: a test hook (tests/faults): just before the first signal of this type is sent, deliver
+#: whatever was sent before it and exit at once, the worst moment for a crash. Empty = never.
+CRASH_BEFORE_SIGNAL = os.environ.get("ALTSEASON_FAILPOINT_CRASH_BEFORE_SIGNAL", "")
+
+
+async def crash_now() -> None:
+    """The failpoint: flush the producer (table updates already made reach their changelog),
+    then die without committing offsets, as a ``kill -9`` would."""
+    log.warning("failpoint ALTSEASON_FAILPOINT_CRASH_BEFORE_SIGNAL: exiting at once")
+    await app.producer.flush()
+    os._exit(70)
+
+
 async def emit_signal(signal: Signal) -> None:
-    """Send a signal to the ``signals`` topic (key = subject) and publish it in Redis."""
-    await signals_topic.send(key=signal.subject.encode(), value=signal)
+    """Send a signal to the ``signals`` topic (key = subject), wait until the broker has it,
+    and publish it in Redis.
+
+    Agents call this *before* they write the table entry that records the event: if the
+    worker dies in between, the state on the changelog is the one before the event, which is
+    applied again after the restart and sends the signal again (same ``id``). Written the
+    other way round, the redelivered event was rejected as already applied and the signal
+    was lost. Signals are rare, so waiting for each acknowledgement costs little.
+    """
+    if signal.type == CRASH_BEFORE_SIGNAL:
+        await crash_now()
+    delivery = await signals_topic.send(key=signal.subject.encode(), value=signal)
+    await delivery
     SIGNALS_EMITTED.labels(signal.type).inc()
     await view.signal(signal)
 

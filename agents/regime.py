@@ -41,7 +41,6 @@ async def track_regime(stream: StreamT) -> None:
         except EventOrderError as exc:
             await dead_letter(event.message, point.dumps(), str(exc), "track_regime")
             continue
-        regime_state[point.pair] = regime.to_state()
         if result.index_snapshot:
             regime_views[f"index:{config.regime_index}"] = result.index_snapshot
             await view.update("index", config.regime_index, result.index_snapshot)
@@ -52,6 +51,7 @@ async def track_regime(stream: StreamT) -> None:
             await emit_signal(signal)
         for component, raw in result.components:
             await send_component(component, point.t_ms, raw, {"pair": point.pair})
+        regime_state[point.pair] = regime.to_state()  # after the signals (outputs.py)
 
 
 async def rebuild_regime_views() -> None:

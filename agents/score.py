@@ -75,13 +75,12 @@ async def track_score(stream: StreamT) -> None:
         if update is not None and fire:
             cooldown.fired("band", update.t_ms)
         shown = snapshot(update) if update else (state or {}).get("snapshot")
+        if update is not None:
+            await view.update("score", "altseason", shown or {})
+            if fire:
+                await emit_signal(score_signal(update))
         score_state["altseason"] = {"score": score.to_state(), "cooldown": cooldown.to_state(),
-                                    "snapshot": shown}
-        if update is None:
-            continue
-        await view.update("score", "altseason", shown or {})
-        if fire:
-            await emit_signal(score_signal(update))
+                                    "snapshot": shown}  # after the signal (outputs.py)
 
 
 async def rebuild_score_view() -> None:
