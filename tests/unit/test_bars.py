@@ -80,3 +80,24 @@ def test_bad_trades_are_rejected_without_changing_state(price: float, amount: fl
         builder.add(2_000, price, amount)
     bar = builder.current(60)
     assert bar is not None and bar.trades == 1
+
+
+def test_a_trade_delivered_again_is_a_duplicate_even_in_a_bar_still_open() -> None:
+    """At least once: after a crash or a rebalance the trades since the last commit come
+    again, at the same input position, to the state recovered from the changelog."""
+    builder = BarBuilder((60, 3600), allowed_lateness_ms=5_000)
+    builder.add(10_000, 100.0, 1.0, (2, 7))
+    builder.add(20_000, 101.0, 2.0, (2, 8))
+    recovered = BarBuilder.from_state((60, 3600), 5_000, json.loads(json.dumps(
+        builder.to_state())))
+    for offset in (7, 8):
+        with pytest.raises(EventOrderError, match=f"duplicate: offset {offset} of partition 2"):
+            recovered.add(10_000 + 10_000 * (offset - 7), 100.0, 1.0, (2, offset))
+    recovered.add(30_000, 102.0, 1.0, (2, 9))
+    recovered.add(30_000, 102.0, 1.0, (0, 3))  # another partition counts its own offsets
+    for interval in (60, 3600):
+        bar = recovered.current(interval)
+        assert bar is not None and (bar.trades, bar.volume, bar.close) == (4, 5.0, 102.0)
+    # a state saved before positions were kept still loads, and keeps none
+    old = {k: v for k, v in builder.to_state().items() if k != "applied"}
+    assert BarBuilder.from_state((60, 3600), 5_000, old).applied == {}
