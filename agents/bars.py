@@ -5,8 +5,9 @@ from __future__ import annotations
 from faust import StreamT
 from mode import Service
 
-from agents.outputs import dead_letter, view
+from agents.outputs import dead_letter, short_key, view
 from agents.redis_view import ViewUpdate
+from agents.route import AGENT_TOPICS
 from altseason.errors import EventOrderError, SchemaError
 from schemas.decode import parse_utc, to_ms
 from schemas.records import Bar
@@ -14,7 +15,7 @@ from schemas.topics import topic_spec
 from streams.app import app, settings
 from streams.bars import OHLCV, BarBuilder, interval_name
 from streams.correlation import ms_to_iso
-from streams.routing import tick_for_bars
+from streams.routing import record_routes, tick_for_bars
 from streams.topics import bars_topic, ticks_topic
 
 config = settings.signals
@@ -61,12 +62,17 @@ async def build_bars(stream: StreamT) -> None:
     async for event in stream.events():
         try:
             tick = tick_for_bars(event.message.key, event.value)
-        except SchemaError:
-            continue  # route_inputs reads the same message and dead-letters it
+        except SchemaError as exc:
+            await dead_letter(short_key(event.message), event.value, str(exc), "build_bars")
+            continue
+        # a reference-exchange coin is a series of its own (correlation, drawdown)
+        for agent, routed_key, record in record_routes(tick, config):
+            await AGENT_TOPICS[agent].send(key=routed_key.encode(), value=record)
         key = f"{tick.exchange}:{tick.symbol}"
         builder = BarBuilder.from_state(config.bar_intervals, LATENESS_MS, bar_state.get(key))
         try:
-            closed = builder.add(to_ms(parse_utc(tick.event_time)), tick.price, tick.amount)
+            closed = builder.add(to_ms(parse_utc(tick.event_time)), tick.price, tick.amount,
+                                 (event.message.partition, event.message.offset))
         except EventOrderError as exc:
             await dead_letter(event.message, tick.dumps(), str(exc), "build_bars")
             continue
@@ -86,6 +92,22 @@ async def rebuild_bar_views() -> None:
                 for key, state in list(bar_state.items())})
 
 
+@bar_state.on_recover
+async def show_recovered_bars() -> None:
+    """After each rebalance, rewrite the open bars of the symbols whose ``ticks`` partitions
+    this worker now owns from the recovered table. A trade delivered again is rejected as a
+    duplicate, so a trade whose state reached the changelog but whose view did not (a crash,
+    or the previous owner stopping) would otherwise leave the view stale until the symbol
+    trades again. Entries of partitions owned elsewhere (the in-memory store also holds
+    standby copies, and what it wrote before a rebalance) are left out."""
+    ticks = settings.topic("ticks")
+    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ticks}
+    builders = {key: BarBuilder.from_state(config.bar_intervals, LATENESS_MS, state)
+                for key, state in list(bar_state.items())}
+    await show({key: open_bars(builder) for key, builder in builders.items()
+                if builder.applied.keys() <= owned})
+
+
 @app.service
 class BarViewFlusher(Service):
     """Writes the latest open bars of the symbols that ticked, every ``bar_view_flush_seconds``:
@@ -101,6 +123,8 @@ class BarViewFlusher(Service):
     @Service.task
     async def _flush_every_interval(self) -> None:
         while not self.should_stop and settings.bar_view_flush_seconds:
-            # returns early when the worker stops: a graceful stop writes what is left
-            await self.sleep(settings.bar_view_flush_seconds)
+            await self.sleep(settings.bar_view_flush_seconds)  # returns early on a stop
             await self.flush()
+
+    async def on_stop(self) -> None:
+        await self.flush()  # a graceful stop writes what is left, if the task was cancelled

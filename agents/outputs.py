@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 view = RedisView(settings)
 MAX_PAYLOAD_CHARS = 64 * 1024
+#: the longest input key a dead letter repeats: keys are names ("exchange:symbol"), and a
+#: 900 KB key of bytes that are not UTF-8 became a 2.7 MB dead letter Kafka refused, which
+#: crashed this agent and lost the event
+MAX_KEY_BYTES = 1024
 
 
 #: a test hook (tests/faults): just before the first signal of this type is sent, deliver
@@ -85,3 +89,12 @@ async def dead_letter(message: Message, payload: bytes | str | None, reason: str
              reason)
     await deadletter_topic.send(key=topic.encode(), value=letter)
     await view.count_dead_letter(topic)
+
+
+def short_key(message: Message) -> Message:
+    """``message``, or a copy of its coordinates with the key cut to MAX_KEY_BYTES."""
+    if message.key is None or len(message.key) <= MAX_KEY_BYTES:
+        return message
+    return Message(message.topic, message.partition, message.offset, message.timestamp,
+                   message.timestamp_type, message.headers, message.key[:MAX_KEY_BYTES],
+                   None, None)

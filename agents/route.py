@@ -3,15 +3,14 @@
 Re-keying through internal topics puts everything one table entry needs in one partition:
 both series of a pair (key = pair) and all the observations of a market-wide view (one key),
 so each entry is updated by exactly one agent instance. Ticks are already keyed by symbol:
-the bars agent reads them itself, and a bad tick is dead-lettered here, once.
+the bars agent reads, validates and routes them itself (``agents/bars.py``).
 """
 
 from __future__ import annotations
 
 from faust import StreamT
-from faust.types import Message
 
-from agents.outputs import dead_letter
+from agents.outputs import dead_letter, short_key
 from altseason.errors import SchemaError
 from streams.app import app, settings
 from streams.routing import route
@@ -23,11 +22,6 @@ from streams.topics import (
     netflow_points_topic,
     regime_points_topic,
 )
-
-#: the longest input key a dead letter repeats: keys are names ("exchange:symbol"), and a
-#: 900 KB key of bytes that are not UTF-8 became a 2.7 MB dead letter Kafka refused, which
-#: crashed this agent and lost the event
-MAX_KEY_BYTES = 1024
 
 AGENT_TOPICS = {
     "correlation": correlation_points_topic,
@@ -49,12 +43,3 @@ async def route_inputs(stream: StreamT) -> None:
             continue
         for agent, key, record in routed:
             await AGENT_TOPICS[agent].send(key=key.encode(), value=record)
-
-
-def short_key(message: Message) -> Message:
-    """``message``, or a copy of its coordinates with the key cut to MAX_KEY_BYTES."""
-    if message.key is None or len(message.key) <= MAX_KEY_BYTES:
-        return message
-    return Message(message.topic, message.partition, message.offset, message.timestamp,
-                   message.timestamp_type, message.headers, message.key[:MAX_KEY_BYTES],
-                   None, None)

@@ -141,8 +141,13 @@ def route(topic: str, key: bytes | None, raw: bytes | None,
     """(agent, key, record) for every agent that uses this event: the pair agents
     ("correlation", "regime"; key = pair) and the others (see ``market_routes``). ``key`` is
     the message's; only a tick's is checked (``tick_for_bars``), the other agents re-key."""
-    # once: every route below reads the same record
+    # once: every route reads the same record
     record = tick_for_bars(key, raw) if topic == "ticks" else decode_input(topic, raw)
+    return record_routes(record, config)
+
+
+def record_routes(record: Event, config: SignalSettings) -> list[tuple[str, str, Record]]:
+    """``route`` of a record already validated."""
     routed = market_routes(record, config)
     observed = series_observation(record, config)
     if observed is None:

@@ -17,12 +17,14 @@ from schemas.records import (
 from schemas.topics import INPUT_TOPICS, internal_topic, topic_spec
 from streams.app import app, settings
 
+#: every input but ``ticks``, which only the bars agent reads (``ticks_topic``): a topic read
+#: by two agents stalled commits after a crash (a message is acked once both are done with it)
 inputs_topic = app.topic(
-    *(settings.topic(name) for name in INPUT_TOPICS),
+    *(settings.topic(name) for name in INPUT_TOPICS if name != "ticks"),
     key_serializer="raw",
     value_serializer="raw",
 )
-#: the bars agent's own subscription (validated by ``streams.routing.tick_for_bars``)
+#: the bars agent's: it validates ticks (``streams.routing.tick_for_bars``) and routes them
 ticks_topic = app.topic(settings.topic("ticks"), key_serializer="raw", value_serializer="raw")
 signals_topic = app.topic(
     settings.topic("signals"),
