@@ -17,8 +17,9 @@ from schemas.records import (
 from schemas.topics import INPUT_TOPICS, internal_topic, topic_spec
 from streams.app import app, settings
 
-#: every input but ``ticks``, which only the bars agent reads (``ticks_topic``): a topic read
-#: by two agents stalled commits after a crash (a message is acked once both are done with it)
+#: every input but ``ticks``, which only the bars agent reads (``ticks_topic``): one Faust
+#: event per tick, and one reader per topic (while two agents read ``ticks``, a restarted
+#: worker's commits stalled in some kill -9 runs)
 inputs_topic = app.topic(
     *(settings.topic(name) for name in INPUT_TOPICS if name != "ticks"),
     key_serializer="raw",
