@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_routing import route_message
 
 from altseason.config import SignalSettings
 from altseason.errors import SchemaError
@@ -64,7 +65,7 @@ from schemas.records import (
     OpenInterest,
     Signal,
 )
-from streams.routing import INPUT_RECORDS, decode_input, route
+from streams.routing import INPUT_RECORDS, decode_input
 
 #: deterministic and bounded: the whole file runs in seconds, the same examples every time
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=300,
@@ -271,17 +272,6 @@ def test_event_times_far_in_the_past_or_future_are_rejected(
         else:
             with pytest.raises(SchemaError, match="field event_time .*implausibly far"):
                 decode_event(record, raw)
-
-
-def route_message(topic: str, raw: bytes | None,
-                  config: SignalSettings) -> list[tuple[str, str, Any]]:
-    """route() of a message keyed as producers key it: a tick by its "exchange:symbol"."""
-    try:
-        fields = json.loads(raw or b"")
-        key = f"{fields['exchange']}:{fields['symbol']}".encode()
-    except (ValueError, TypeError, KeyError, RecursionError):
-        key = b"any"
-    return route(topic, key, raw, config)
 
 
 def check_routed(routed: list[tuple[str, str, Any]]) -> None:
