@@ -41,19 +41,17 @@ async def crash_now() -> None:
 
 
 async def emit_signal(signal: Signal) -> None:
-    """Send a signal to the ``signals`` topic (key = subject), wait until the broker has it,
-    and publish it in Redis.
+    """Send a signal to the ``signals`` topic (key = subject) and publish it in Redis.
 
     Agents call this *before* they write the table entry that records the event: if the
     worker dies in between, the state on the changelog is the one before the event, which is
     applied again after the restart and sends the signal again (same ``id``). Written the
     other way round, the redelivered event was rejected as already applied and the signal
-    was lost. Signals are rare, so waiting for each acknowledgement costs little.
+    was lost. (Waiting here for the broker's acknowledgement stalled restarted workers.)
     """
     if signal.type == CRASH_BEFORE_SIGNAL:
         await crash_now()
-    delivery = await signals_topic.send(key=signal.subject.encode(), value=signal)
-    await delivery
+    await signals_topic.send(key=signal.subject.encode(), value=signal)
     SIGNALS_EMITTED.labels(signal.type).inc()
     await view.signal(signal)
 
