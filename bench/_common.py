@@ -238,6 +238,8 @@ SENT = "altseason_topic_messages_sent_total"
 def bars_done_label(app_id: str) -> str:
     """The label of the bar-state changelog in SENT: one message per tick ``build_bars`` did."""
     return f"{app_id}-bar-state-changelog"
+
+
 METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
 
