@@ -5,7 +5,7 @@ from __future__ import annotations
 from faust import StreamT
 from mode import Service
 
-from agents.outputs import dead_letter, short_key, view
+from agents.outputs import dead_letter, view
 from agents.redis_view import ViewUpdate
 from agents.route import AGENT_TOPICS
 from altseason.errors import EventOrderError, SchemaError
@@ -63,7 +63,7 @@ async def build_bars(stream: StreamT) -> None:
         try:
             tick = tick_for_bars(event.message.key, event.value)
         except SchemaError as exc:
-            await dead_letter(short_key(event.message), event.value, str(exc), "build_bars")
+            await dead_letter(event.message, event.value, str(exc), "build_bars")
             continue
         # a reference-exchange coin is a series of its own (correlation, drawdown)
         for agent, routed_key, record in record_routes(tick, config):

@@ -47,7 +47,7 @@ async def emit_signal(signal: Signal) -> None:
     worker dies in between, the state on the changelog is the one before the event, which is
     applied again after the restart and sends the signal again (same ``id``). Written the
     other way round, the redelivered event was rejected as already applied and the signal
-    was lost. (Waiting here for the broker's acknowledgement stalled restarted workers.)
+    was lost.
     """
     if signal.type == CRASH_BEFORE_SIGNAL:
         await crash_now()
@@ -69,8 +69,8 @@ async def dead_letter(message: Message, payload: bytes | str | None, reason: str
     """Park a rejected event on the dead-letter topic with why, and keep going."""
     if isinstance(payload, bytes):
         payload = payload.decode("utf-8", errors="replace")
-    key = message.key.decode("utf-8", errors="replace") if isinstance(message.key, bytes) \
-        else message.key
+    key = message.key[:MAX_KEY_BYTES].decode("utf-8", errors="replace") \
+        if isinstance(message.key, bytes) else message.key
     topic = message.topic.removeprefix(settings.topic_prefix)
     letter = DeadLetter(
         topic=message.topic,
@@ -88,11 +88,3 @@ async def dead_letter(message: Message, payload: bytes | str | None, reason: str
     await deadletter_topic.send(key=topic.encode(), value=letter)
     await view.count_dead_letter(topic)
 
-
-def short_key(message: Message) -> Message:
-    """``message``, or a copy of its coordinates with the key cut to MAX_KEY_BYTES."""
-    if message.key is None or len(message.key) <= MAX_KEY_BYTES:
-        return message
-    return Message(message.topic, message.partition, message.offset, message.timestamp,
-                   message.timestamp_type, message.headers, message.key[:MAX_KEY_BYTES],
-                   None, None)

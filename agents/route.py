@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from faust import StreamT
 
-from agents.outputs import dead_letter, short_key
+from agents.outputs import dead_letter
 from altseason.errors import SchemaError
 from streams.app import app, settings
 from streams.routing import route
@@ -39,7 +39,7 @@ async def route_inputs(stream: StreamT) -> None:
         try:
             routed = route(topic, event.message.key, event.value, settings.signals)
         except SchemaError as exc:
-            await dead_letter(short_key(event.message), event.value, str(exc), "route_inputs")
+            await dead_letter(event.message, event.value, str(exc), "route_inputs")
             continue
         for agent, key, record in routed:
             await AGENT_TOPICS[agent].send(key=key.encode(), value=record)
