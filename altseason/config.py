@@ -255,6 +255,10 @@ class Settings:
     #: how often the worker writes the open-bar views of the symbols that ticked meanwhile
     #: (their latest state; 0 = a write per tick)
     bar_view_flush_seconds: float = 0.02
+    #: how long the consumer group waits for a silent worker (killed, hung, cut off) before
+    #: its partitions move to the others, and before a restarted worker can rejoin (Faust's
+    #: default; the broker allows 6 to 1800 by default)
+    kafka_session_timeout_seconds: float = 60.0
     #: Kafka client security (README "Security"): PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
     kafka_security_protocol: str = "PLAINTEXT"
     #: SASL mechanism for the SASL_* protocols: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN
@@ -304,6 +308,9 @@ class Settings:
         if not 0 <= self.bar_view_flush_seconds <= 60:
             raise ConfigError("bar_view_flush_seconds must be between 0 and 60, got "
                               f"{self.bar_view_flush_seconds}")
+        if not 10 <= self.kafka_session_timeout_seconds <= 1800:  # heartbeats are every 3 s
+            raise ConfigError("kafka_session_timeout_seconds must be between 10 and 1800, got "
+                              f"{self.kafka_session_timeout_seconds}")
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise ConfigError(f"store {self.store!r} must be memory:// or rocksdb://")
         self._validate_security()

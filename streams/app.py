@@ -12,6 +12,7 @@ import faust
 from altseason.config import Settings, load_settings
 from altseason.connections import kafka_credentials
 from altseason.logs import logging_config
+from streams.transport import Transport
 
 settings: Settings = load_settings()
 
@@ -38,4 +39,7 @@ app = faust.App(
     # Faust's default of 0 sends each internal-topic and changelog message nearly on its
     # own; 5 ms lets them batch for at most 5 ms more per hop (bench/RESULTS.md, fix 3).
     producer_linger=0.005,
+    broker_session_timeout=settings.kafka_session_timeout_seconds,
 )
+# Faust's own kafka:// transport, with a rewind after rebalances that loses no records
+app.transport = Transport(app.conf.broker_consumer, app)

@@ -100,6 +100,8 @@ INVALID_YAML = [
     ("store: s3://bucket", "store 's3://bucket' must be memory:// or rocksdb://"),
     ("web_port: 70000", "web_port 70000 is not a TCP port"),
     ("topic_partitions: 0", "topic_partitions and topic_replication_factor must be >= 1"),
+    ("kafka_session_timeout_seconds: 3", "kafka_session_timeout_seconds must be between 10 and "
+                                         "1800, got 3"),
     ("- web_port\n- 1", "must hold a mapping of settings"),
     ("web_port: [1", "is not valid YAML"),
 ]
