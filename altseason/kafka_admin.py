@@ -58,6 +58,17 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
         await admin.close()
 
 
+async def delete_topics_starting_with(settings: Settings, prefixes: tuple[str, ...]) -> list[str]:
+    """Delete the topics whose names start with one of ``prefixes`` (a test's or a
+    benchmark's own: public topics, internal topics, changelogs), so that a long run does not
+    pile partitions up on the broker; returns the names it asked the broker to delete."""
+    async with admin_client(settings) as admin:
+        topics = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if topics:
+            await admin.delete_topics(topics)
+    return topics
+
+
 async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
     metadata = await admin.describe_topics(topics)
     return sorted(

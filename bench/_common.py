@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from altseason import stack  # noqa: E402
 from altseason.config import Settings, load_settings  # noqa: E402
-from altseason.kafka_admin import admin_client, ensure_topics  # noqa: E402
+from altseason.kafka_admin import admin_client, delete_topics_starting_with, ensure_topics  # noqa: E402
 from altseason.run import log_tail, start_worker, stop_worker  # noqa: E402
 from producers.replay import ReplayEvent, replay  # noqa: E402
 from schemas.decode import iso_utc  # noqa: E402
@@ -138,11 +138,8 @@ async def delete_namespace(ns: Namespace) -> None:
     prefixes = (ns.settings.topic_prefix, *(f"{app_id}-" for app_id in ns.app_ids))
     try:
         for _ in range(3):  # a deletion can fail while a just-stopped member leaves its group
-            async with admin_client(ns.settings) as admin:
-                topics = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-                if not topics:
-                    break
-                await admin.delete_topics(topics)
+            if not (topics := await delete_topics_starting_with(ns.settings, prefixes)):
+                break
             await asyncio.sleep(1)
         else:
             print(f"(could not delete the benchmark's topics: {', '.join(topics)})",
