@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faust import StreamT
 from mode import Service
 
@@ -87,19 +89,12 @@ async def build_bars(stream: StreamT) -> None:
 
 
 async def rebuild_bar_views() -> None:
-    """Redis after a flush: the open bar of every symbol this worker owns."""
-    await show({key: open_bars(BarBuilder.from_state(config.bar_intervals, LATENESS_MS, state))
-                for key, state in list(bar_state.items())})
-
-
-@bar_state.on_recover
-async def show_recovered_bars() -> None:
-    """After each rebalance, rewrite the open bars of the symbols whose ``ticks`` partitions
-    this worker now owns from the recovered table. A trade delivered again is rejected as a
-    duplicate, so a trade whose state reached the changelog but whose view did not (a crash,
-    or the previous owner stopping) would otherwise leave the view stale until the symbol
-    trades again. Entries of partitions owned elsewhere (the in-memory store also holds
-    standby copies, and what it wrote before a rebalance) are left out."""
+    """Rewrite the open bars of the symbols whose ``ticks`` partitions this worker owns, from
+    the table: after a Redis flush, and after each rebalance (``on_recover`` below: a trade
+    whose state reached the changelog but whose view did not, at a crash or a handover, is
+    rejected as a duplicate when it comes again, so the view would stay stale until the
+    symbol trades again). The in-memory store also holds standby copies of other workers'
+    partitions; their owners write those."""
     ticks = settings.topic("ticks")
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ticks}
     builders = {key: BarBuilder.from_state(config.bar_intervals, LATENESS_MS, state)
@@ -108,23 +103,35 @@ async def show_recovered_bars() -> None:
                 if builder.applied.keys() <= owned})
 
 
+bar_state.on_recover(rebuild_bar_views)
+
+
+async def flush_bar_views() -> None:
+    """Write the open bars of the symbols that ticked since the last flush."""
+    if unflushed:
+        pending = dict(unflushed)
+        unflushed.clear()
+        await show(pending)
+
+
+@app.on_partitions_revoked.connect
+async def flush_before_handover(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Write what is pending before partitions move, so that no write of this worker lands
+    after their new owner's (which rewrites them from the table once it has recovered)."""
+    await flush_bar_views()
+
+
 @app.service
 class BarViewFlusher(Service):
     """Writes the latest open bars of the symbols that ticked, every ``bar_view_flush_seconds``:
     one round trip and one hash write per bar per flush however fast ticks come, where a
     write per tick was the largest cost of a tick (``bench/RESULTS.md``)."""
 
-    async def flush(self) -> None:
-        if unflushed:
-            pending = dict(unflushed)
-            unflushed.clear()
-            await show(pending)
-
     @Service.task
     async def _flush_every_interval(self) -> None:
         while not self.should_stop and settings.bar_view_flush_seconds:
             await self.sleep(settings.bar_view_flush_seconds)  # returns early on a stop
-            await self.flush()
+            await flush_bar_views()
 
     async def on_stop(self) -> None:
-        await self.flush()  # a graceful stop writes what is left, if the task was cancelled
+        await flush_bar_views()  # a graceful stop writes what is left, if the task was cancelled
