@@ -11,6 +11,7 @@ import json
 import logging
 import logging.config
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: built a record only for the handler to drop it (5 % of a tick, ``bench/RESULTS.md``)
 LEVELLED_LOGGERS = ("faust", "mode", "aiokafka", "redis", "asyncio", "agents", "altseason",
                     "producers", "streams", "schemas")
+#: loggers whose repeats are thinned out (RepeatFilter)
+THINNED_LOGGERS = ("aiokafka",)
 #: LogRecord attributes that are not extra fields given with ``log.info(..., extra={})``
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message",
                                                                                "asctime"}
@@ -47,6 +50,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class RepeatFilter(logging.Filter):
+    """Lets through the first record of each message (logger and template) per ``window_s``
+    and counts the others, which the next one let through carries as ``repeated``. With its
+    broker down, aiokafka reconnects in a loop (aio-libs/aiokafka#496): a worker logged
+    "Unable connect to node" 6,000 times a second."""
+
+    def __init__(self, loggers: tuple[str, ...] = THINNED_LOGGERS, window_s: float = 10.0):
+        super().__init__()
+        self.loggers = loggers
+        self.window_s = window_s
+        self._last: dict[tuple[str, object], tuple[float, int]] = {}  # -> (shown at, dropped)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.loggers):
+            return True
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        shown_at, dropped = self._last.get(key, (-self.window_s, 0))
+        if now - shown_at < self.window_s:
+            self._last[key] = (shown_at, dropped + 1)
+            return False
+        self._last[key] = (now, 0)
+        if dropped:
+            record.repeated = dropped
+        return True
+
+
 def resolved_format(log_format: str, stream: str = "stdout") -> str:
     """``json`` or ``text``: ``auto`` is text only on a terminal."""
     if log_format == "auto":
@@ -67,8 +97,9 @@ def logging_config(log_level: str, log_format: str, stream: str = "stdout") -> d
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"repeats": {"()": f"{__name__}.RepeatFilter"}},
         "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
-                                "stream": f"ext://sys.{stream}"}},
+                                "filters": ["repeats"], "stream": f"ext://sys.{stream}"}},
         "loggers": {name: {"level": LEVELS[log_level]} for name in LEVELLED_LOGGERS},
         "root": {"level": LEVELS[log_level], "handlers": ["default"]},
     }

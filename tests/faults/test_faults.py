@@ -263,7 +263,11 @@ async def test_kafka_broker_stopped_and_restarted_mid_run_loses_nothing(
         await asyncio.wait_for(sending, 180)  # the replay producer carried over the outage
         await namespace.processed(worker, timeout_s=240)
         await assert_same_outcome(namespace, reference)
+        reconnects = (namespace.workdir / "worker.log").read_text().count("Unable connect to")
+        assert reconnects < 20, f"aiokafka's reconnect loop logged {reconnects} lines"
     finally:
+        for worker in workers:  # before its broker goes: a worker without one cannot leave
+            stop_worker(worker)
         await asyncio.to_thread(stack.down, stack_dir)
 
 
