@@ -86,9 +86,9 @@ async def topic_partitions(settings: Settings, topics: list[str]) -> list[TopicP
 async def group_lag(settings: Settings, group: str, topics: list[str]) -> int:
     """Records in ``topics`` that consumer group ``group`` has not committed yet.
 
-    Transactional topics (the worker's own, under exactly-once) end with a commit marker
-    that takes an offset but is no record, so ``end - committed`` stays 1 when everything is
-    done: where the offsets differ, a read_committed consumer counts the records really left.
+    A topic written in transactions ends with a commit marker that takes an offset but is no
+    record, so ``end - committed`` stays 1 when everything is done: where the offsets differ,
+    a read_committed consumer counts the records really left.
     """
     async with admin_client(settings) as admin:
         partitions = await _partitions(admin, topics)
