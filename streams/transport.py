@@ -39,6 +39,20 @@ class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def perform_seek(self) -> None:
+        """Rewind with the partitions paused. Faust resumes the stream partitions just before
+        this seek, so records of a batch fetched before it were still delivered while it ran
+        and after: they moved the read offsets past the rewind (the rewound records were then
+        dropped as already read) while the queues holding some of them were cleared when the
+        flow resumed, and that event was lost. Paused, those records are dropped instead, and
+        the rewind reads them again."""
+        partitions = set(self._get_active_partitions())
+        self.pause_partitions(partitions)
+        try:
+            await super().perform_seek()
+        finally:
+            self.resume_partitions(partitions)
+
 
 class Transport(faust_aiokafka.Transport):
     """Faust's ``kafka://`` transport, with :class:`Consumer`."""
