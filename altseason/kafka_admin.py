@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,15 +33,30 @@ async def ensure_topics(settings: Settings) -> list[str]:
             missing = [NewTopic(name, partitions, settings.topic_replication_factor)
                        for name, partitions in wanted if name not in existing]
             response = await admin.create_topics(missing) if missing else None
-        for name, code, message in _topic_errors(response):
-            if code not in (0, 36):  # 36: TOPIC_ALREADY_EXISTS (a concurrent creator)
-                raise SourceError(f"could not create topic {name}: error {code} {message}")
+            for name, code, message in _topic_errors(response):
+                if code not in (0, 36):  # 36: TOPIC_ALREADY_EXISTS (a concurrent creator)
+                    raise SourceError(f"could not create topic {name}: error {code} {message}")
+            await _until_led(admin, [topic.name for topic in missing])
         return [topic.name for topic in missing]
     except KafkaError as exc:
         raise SourceError(
             f"Kafka at {settings.kafka_bootstrap_servers} is not reachable ({exc!r}); "
             "start it with `altseason stack up` or set KAFKA_BOOTSTRAP_SERVERS"
         ) from None
+
+
+async def _until_led(admin: AIOKafkaAdminClient, topics: list[str],
+                     timeout_s: float = 15.0) -> None:
+    """Until every partition of ``topics`` has a leader. The broker answers a creation before
+    its metadata holds them (a reader then finds no partitions, a producer gets
+    NotLeaderForPartition retries), the longer while it is busy deleting other topics."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while topics and asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(t["error_code"] == 0 and all(p["leader"] >= 0 for p in t["partitions"])
+               for t in described):
+            return
+        await asyncio.sleep(0.2)
 
 
 def _topic_errors(response: object) -> list[tuple[str, int, str | None]]:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from altseason import stack  # noqa: E402
 from altseason.config import Settings, load_settings  # noqa: E402
-from altseason.kafka_admin import admin_client, delete_topics_starting_with, ensure_topics  # noqa: E402
+from altseason.kafka_admin import delete_topics_starting_with, ensure_topics  # noqa: E402
 from altseason.run import log_tail, start_worker, stop_worker  # noqa: E402
 from producers.replay import ReplayEvent, replay  # noqa: E402
 from schemas.decode import iso_utc  # noqa: E402
@@ -114,23 +114,7 @@ async def new_namespace(label: str) -> Namespace:
     workdir = Path(tempfile.mkdtemp(prefix=f"altseason-bench-{label}-"))
     settings = load_settings(env=env)
     await ensure_topics(settings)
-    await wait_for_leaders(settings)
     return Namespace(label, tag, env, workdir, settings)
-
-
-async def wait_for_leaders(settings: Settings, timeout_s: float = 15) -> None:
-    """Until every partition of the namespace's new topics has a leader (a producer started
-    right after creation gets NotLeaderForPartition retries otherwise)."""
-    deadline = time.monotonic() + timeout_s
-    async with admin_client(settings) as admin:
-        while time.monotonic() < deadline:
-            names = [t for t in await admin.list_topics()
-                     if t.startswith(settings.topic_prefix)]
-            described = await admin.describe_topics(names)
-            if all(t["error_code"] == 0 and all(p["leader"] >= 0 for p in t["partitions"])
-                   for t in described):
-                return
-            await asyncio.sleep(0.2)
 
 
 async def delete_namespace(ns: Namespace) -> None:
