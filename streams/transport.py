@@ -1,5 +1,6 @@
-"""Faust's aiokafka transport with one fix: rewinding to the committed offsets rewinds every
-partition, including those that have none committed yet.
+"""Faust's aiokafka transport with the rewind after a rebalance fixed: it rewinds every
+partition, including those that have none committed yet, and delivers nothing while it runs
+(``Consumer.perform_seek``).
 
 Faust drops records that arrive for a partition it is not reading at that moment (a fetch
 requested before a rebalance started, answered during the table recovery) and relies on
