@@ -87,4 +87,3 @@ async def dead_letter(message: Message, payload: bytes | str | None, reason: str
              reason)
     await deadletter_topic.send(key=topic.encode(), value=letter)
     await view.count_dead_letter(topic)
-

@@ -18,8 +18,7 @@ from schemas.topics import INPUT_TOPICS, internal_topic, topic_spec
 from streams.app import app, settings
 
 #: every input but ``ticks``, which only the bars agent reads (``ticks_topic``): one Faust
-#: event per tick, and one reader per topic (while two agents read ``ticks``, a restarted
-#: worker's commits stalled in some kill -9 runs)
+#: event per tick
 inputs_topic = app.topic(
     *(settings.topic(name) for name in INPUT_TOPICS if name != "ticks"),
     key_serializer="raw",

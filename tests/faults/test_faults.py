@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as redis
-from harness import Namespace, free_port, private_env, read_topic
+from harness import Namespace, free_port, private_env, read_topic, wait_ready
 
 from altseason import stack
 from altseason.config import Settings, load_settings
@@ -105,21 +105,6 @@ async def until_received(namespace: Namespace, port: int, count: int,
     while await metric(port, "altseason_messages_received_per_topic_total") < count:
         assert asyncio.get_running_loop().time() < deadline, "the worker did not progress"
         await asyncio.sleep(0.2)
-
-
-async def until_ready(port: int, timeout_s: float = 120) -> None:
-    """Until the worker on ``port`` answers /ready: partitions assigned, tables recovered."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/ready") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, "the worker is not ready"
-            await asyncio.sleep(0.2)
 
 
 def kill_hard(worker: subprocess.Popen[bytes]) -> None:
@@ -206,8 +191,8 @@ async def test_two_workers_split_partitions_and_one_takes_over_when_the_other_st
     workers.append(doomed)
     # both in the group before the replay starts, so that no rebalance resets the counts below
     other_port = int(other_env["ALTSEASON_WEB_PORT"])
-    await until_ready(other_port)
-    await until_ready(namespace.settings.web_port)
+    await wait_ready(other_port, doomed)
+    await wait_ready(namespace.settings.web_port, survivor)
     sending = asyncio.create_task(replay(namespace.settings, events, progress=False))
     # both take part: each has taken messages from its share of the partitions
     await until_received(namespace, namespace.settings.web_port, 100)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import uuid
@@ -69,6 +70,23 @@ class Namespace:
 
     async def processed(self, worker: subprocess.Popen[bytes], timeout_s: float = 240) -> None:
         await wait_until_processed(self.settings, worker, self.workdir / "worker.log", timeout_s)
+
+
+async def wait_ready(port: int, worker: subprocess.Popen[bytes], timeout_s: float = 90) -> dict:
+    """Until the worker on ``port`` answers /ready (partitions assigned, tables recovered,
+    Kafka and Redis reachable); its checks."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while asyncio.get_running_loop().time() < deadline:
+            assert worker.poll() is None, "the worker exited"
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/ready") as response:
+                    if response.status == 200:
+                        return dict(json.loads(await response.text()))
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError("the worker never became ready")
 
 
 async def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[bytes]:

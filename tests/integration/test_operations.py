@@ -13,13 +13,12 @@ import asyncio
 import json
 import re
 import signal
-import subprocess
 from datetime import date
 from pathlib import Path
 
 import aiohttp
 import pytest
-from harness import Namespace, read_topic, writing_statuses
+from harness import Namespace, read_topic, wait_ready, writing_statuses
 from test_pipeline import closes, expected_breakouts, expected_streaks
 
 from altseason.kafka_admin import group_lag
@@ -54,20 +53,6 @@ async def get(port: int, path: str) -> tuple[int, str]:
     async with aiohttp.ClientSession() as session, \
             session.get(f"http://127.0.0.1:{port}{path}") as response:
         return response.status, await response.text()
-
-
-async def wait_ready(port: int, worker: subprocess.Popen[bytes], timeout_s: float = 90) -> dict:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        assert worker.poll() is None, "the worker exited"
-        try:
-            status, body = await get(port, "/ready")
-            if status == 200:
-                return json.loads(body)
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.5)
-    raise TimeoutError("the worker never became ready")
 
 
 async def test_endpoints_and_metrics_move_during_a_replay(
