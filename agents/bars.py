@@ -7,7 +7,7 @@ from typing import Any
 from faust import StreamT
 from mode import Service
 
-from agents.outputs import dead_letter, view
+from agents.outputs import dead_letter, failpoint, view
 from agents.redis_view import ViewUpdate
 from agents.route import AGENT_TOPICS
 from altseason.errors import EventOrderError, SchemaError
@@ -36,15 +36,16 @@ def bar_record(exchange: str, symbol: str, bar: OHLCV) -> Bar:
                trades=bar.trades)
 
 
-async def show(bars_by_key: dict[str, list[OHLCV]]) -> None:
+async def show(bars_by_key: dict[str, list[OHLCV]], only_if_missing: bool = False) -> None:
     """Mirror open bars into ``bar:<exchange>:<symbol>:<interval>``, all in one round trip
     (each expires after two intervals, so a symbol that stops trading drops out); closed
     bars go to the topic."""
     await view.update_many(
-        ViewUpdate("bar", f"{key}:{interval_name(bar.interval_s)}",
-                   bar_record(*key_parts(key), bar).asdict(),
-                   ttl_s=max(2 * bar.interval_s, 3600))
-        for key, bars in bars_by_key.items() for bar in bars)
+        (ViewUpdate("bar", f"{key}:{interval_name(bar.interval_s)}",
+                    bar_record(*key_parts(key), bar).asdict(),
+                    ttl_s=max(2 * bar.interval_s, 3600))
+         for key, bars in bars_by_key.items() for bar in bars),
+        only_if_missing=only_if_missing)
 
 
 def key_parts(key: str) -> tuple[str, str]:
@@ -78,32 +79,36 @@ async def build_bars(stream: StreamT) -> None:
         except EventOrderError as exc:
             await dead_letter(event.message, tick.dumps(), str(exc), "build_bars")
             continue
-        bar_state[key] = builder.to_state()
         for bar in closed:
+            await failpoint("bar")
             await bars_topic.send(key=key.encode(),
                                   value=bar_record(tick.exchange, tick.symbol, bar))
         if settings.bar_view_flush_seconds:
             unflushed[key] = open_bars(builder)  # BarViewFlusher writes it
         else:
             await show({key: open_bars(builder)})
+        bar_state[key] = builder.to_state()  # last: after all it causes (outputs.py)
 
 
-async def rebuild_bar_views() -> None:
-    """Rewrite the open bars of the symbols whose ``ticks`` partitions this worker owns, from
-    the table: after a Redis flush, and after each rebalance (``on_recover`` below: a trade
-    whose state reached the changelog but whose view did not, at a crash or a handover, is
-    rejected as a duplicate when it comes again, so the view would stay stale until the
-    symbol trades again). The in-memory store also holds standby copies of other workers'
-    partitions; their owners write those."""
+async def rebuild_bar_views(only_if_missing: bool = True) -> None:
+    """Write the open bars of the symbols whose ``ticks`` partitions this worker owns, from
+    the table: where they are missing after a Redis flush, and all of them after each
+    rebalance (``rewrite_bar_views`` below). The in-memory store also holds standby copies of
+    other workers' partitions; their owners write those."""
     ticks = settings.topic("ticks")
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ticks}
     builders = {key: BarBuilder.from_state(config.bar_intervals, LATENESS_MS, state)
                 for key, state in list(bar_state.items())}
     await show({key: open_bars(builder) for key, builder in builders.items()
-                if builder.applied.keys() <= owned})
+                if builder.applied.keys() <= owned}, only_if_missing=only_if_missing)
 
 
-bar_state.on_recover(rebuild_bar_views)
+@bar_state.on_recover
+async def rewrite_bar_views() -> None:
+    """After a rebalance, before the agents run: a trade whose state reached the changelog
+    but whose view did not (a crash or a handover) is rejected as a duplicate when it comes
+    again, so its view would stay stale until the symbol trades again."""
+    await rebuild_bar_views(only_if_missing=False)
 
 
 async def flush_bar_views() -> None:

@@ -72,4 +72,4 @@ async def correlate(stream: StreamT) -> None:
 async def rebuild_correlation_views() -> None:
     for pair, state in list(correlation_state.items()):
         if state.get("view"):
-            await view.update("correlation", pair, state["view"])
+            await view.update("correlation", pair, state["view"], only_if_missing=True)

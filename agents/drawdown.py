@@ -31,9 +31,9 @@ def coin_snapshot(coin: str, state: dict[str, Any]) -> dict[str, Any]:
             "event_time": ms_to_iso(state["last_t_ms"])}
 
 
-async def show_coin(coin: str, state: dict[str, Any]) -> None:
+async def show_coin(coin: str, state: dict[str, Any], only_if_missing: bool = False) -> None:
     await view.update("drawdown", coin, coin_snapshot(coin, state),
-                      rankings=[("all", coin, state["drawdown"])])
+                      rankings=[("all", coin, state["drawdown"])], only_if_missing=only_if_missing)
 
 
 @app.agent(drawdown_points_topic)
@@ -50,24 +50,30 @@ async def track_drawdowns(stream: StreamT) -> None:
             await dead_letter(event.message, observation.dumps(), str(exc), "track_drawdowns")
             continue
         state = {**drawdown.to_state(), "price": tick.price}
-        drawdown_state[coin] = state
         await show_coin(coin, state)
-        drawdowns = {c: s["drawdown"] for c, s in drawdown_state.items()}
-        share = share_below(drawdowns, -config.drawdown_deep, exclude=config.non_altcoins)
-        if share is None:
-            continue
-        breadth = {"share_deep": share, "deep": config.drawdown_deep,
-                   "altcoins": sum(c not in config.non_altcoins for c in drawdowns),
-                   "event_time": tick.event_time}
-        breadth_state["altcoins"] = breadth
-        await view.update("breadth", "altcoins", breadth)
-        as_of = max(s["last_t_ms"] for s in drawdown_state.values())
-        await send_component("breadth", as_of, share,
-                             {"altcoins": breadth["altcoins"], "deep": config.drawdown_deep})
+        await show_breadth({**dict(drawdown_state.items()), coin: state}, tick.event_time)
+        drawdown_state[coin] = state  # last: after all it causes (outputs.py)
+
+
+async def show_breadth(states: dict[str, dict[str, Any]], event_time: str) -> None:
+    """The share of altcoins in a deep drawdown: its view and its score component (nothing
+    while there is no altcoin)."""
+    drawdowns = {c: s["drawdown"] for c, s in states.items()}
+    share = share_below(drawdowns, -config.drawdown_deep, exclude=config.non_altcoins)
+    if share is None:
+        return
+    breadth = {"share_deep": share, "deep": config.drawdown_deep,
+               "altcoins": sum(c not in config.non_altcoins for c in drawdowns),
+               "event_time": event_time}
+    breadth_state["altcoins"] = breadth
+    await view.update("breadth", "altcoins", breadth)
+    as_of = max(s["last_t_ms"] for s in states.values())
+    await send_component("breadth", as_of, share,
+                         {"altcoins": breadth["altcoins"], "deep": config.drawdown_deep})
 
 
 async def rebuild_drawdown_views() -> None:
     for coin, state in list(drawdown_state.items()):
-        await show_coin(coin, state)
+        await show_coin(coin, state, only_if_missing=True)
     for name, breadth in list(breadth_state.items()):
-        await view.update("breadth", name, breadth)
+        await view.update("breadth", name, breadth, only_if_missing=True)

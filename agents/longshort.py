@@ -8,6 +8,7 @@ Redis: ``longshort:<exchange>:<symbol>:<variant>`` hash per series, the sorted s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from statistics import fmean
 from typing import Any
 
@@ -67,12 +68,12 @@ def apply_ratio(state: dict[str, Any] | None, ratio: LongShortRatio,
     return new_state, z, fire
 
 
-def cross_snapshot(variant: str) -> dict[str, Any] | None:
-    """Cross-section of the altcoin ratios of a variant (mean over exchanges), as of the
-    newest ratio of the variant: older ones than longshort_max_age_hours are left out."""
+def cross_snapshot(variant: str, states: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """Cross-section of the altcoin ratios of a variant (mean over exchanges) in the series
+    ``states``, as of the newest ratio of the variant: older ones than
+    longshort_max_age_hours are left out."""
     by_coin: dict[str, list[float]] = {}
-    latest_of_variant = [s["latest"] for s in series_state.values()
-                         if s["latest"]["variant"] == variant]
+    latest_of_variant = [s["latest"] for s in states if s["latest"]["variant"] == variant]
     t_ms = max(latest["t_ms"] for latest in latest_of_variant)
     for latest in latest_of_variant:
         if latest["coin"] not in config.non_altcoins \
@@ -93,12 +94,13 @@ def cross_snapshot(variant: str) -> dict[str, Any] | None:
     }
 
 
-async def show_series(state: dict[str, Any]) -> None:
+async def show_series(state: dict[str, Any], only_if_missing: bool = False) -> None:
     latest = state["latest"]
     member = f"{latest['exchange']}:{latest['symbol']}"
     rank = coin_ranks.get(latest["coin"], {}).get("rank")  # for the rank vs ratio scatter
     await view.update("longshort", f"{member}:{latest['variant']}", {**latest, "rank": rank},
-                      ttl_s=SERIES_TTL_S, rankings=[(latest["variant"], member, latest["ratio"])])
+                      ttl_s=SERIES_TTL_S, rankings=[(latest["variant"], member, latest["ratio"])],
+                      only_if_missing=only_if_missing)
 
 
 @app.agent(longshort_points_topic)
@@ -124,21 +126,26 @@ async def track_long_short(stream: StreamT) -> None:
                 key, ratio.event_time, ratio.ratio, z or 0.0, latest["history_mean"],
                 config.longshort_window, config.longshort_crowding_z,
                 config.longshort_crowding_min_ratio, config.longshort_cooldown_hours))
-        series_state[key] = state  # after the signal (outputs.py)
-        if ratio.variant != config.longshort_variant:
-            continue
-        snapshot = cross_snapshot(ratio.variant)
-        if snapshot is None:
-            continue
-        cross_state[ratio.variant] = snapshot
-        await view.update("longshort-cross", ratio.variant, snapshot)
-        if snapshot["share_long"] is not None:
-            await send_component("long_bias", snapshot["t_ms"], snapshot["share_long"],
-                                 {"coins": snapshot["coins"], "variant": ratio.variant})
+        if ratio.variant == config.longshort_variant:
+            await show_cross(ratio.variant, {**dict(series_state.items()), key: state})
+        series_state[key] = state  # last: after all it causes (outputs.py)
+
+
+async def show_cross(variant: str, states: dict[str, dict[str, Any]]) -> None:
+    """The cross-section's view and its score component (nothing while no altcoin has a
+    recent ratio)."""
+    snapshot = cross_snapshot(variant, states.values())
+    if snapshot is None:
+        return
+    cross_state[variant] = snapshot
+    await view.update("longshort-cross", variant, snapshot)
+    if snapshot["share_long"] is not None:
+        await send_component("long_bias", snapshot["t_ms"], snapshot["share_long"],
+                             {"coins": snapshot["coins"], "variant": variant})
 
 
 async def rebuild_longshort_views() -> None:
     for state in list(series_state.values()):
-        await show_series(state)
+        await show_series(state, only_if_missing=True)
     for variant, snapshot in list(cross_state.items()):
-        await view.update("longshort-cross", variant, snapshot)
+        await view.update("longshort-cross", variant, snapshot, only_if_missing=True)

@@ -8,6 +8,7 @@ accumulation).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from faust import StreamT
@@ -59,19 +60,21 @@ def apply_flow(state: dict[str, Any] | None, flow: ExchangeNetflow,
             "latest": latest}, fire
 
 
-def accumulation_share() -> tuple[int, float]:
+def accumulation_share(states: Iterable[dict[str, Any]]) -> tuple[int, float]:
     """(as of, share): the share of the series seen within the signal window before the newest
     observation of any series that are in accumulation. "As of" is that newest time, so the
     component's clock never goes back when series arrive interleaved."""
-    now = max(s["latest"]["t_ms"] for s in netflow_state.values())
+    states = list(states)
+    now = max(s["latest"]["t_ms"] for s in states)
     horizon = config.netflow_signal_window_days * DAY_MS
-    bands = [s["band"] for s in netflow_state.values() if now - s["latest"]["t_ms"] <= horizon]
+    bands = [s["band"] for s in states if now - s["latest"]["t_ms"] <= horizon]
     return now, sum(b == "accumulation" for b in bands) / len(bands)
 
 
-async def show(key: str, latest: dict[str, Any]) -> None:
+async def show(key: str, latest: dict[str, Any], only_if_missing: bool = False) -> None:
     await view.update("netflow", key, latest,
-                      rankings=[(name, key, latest[f"netflow_{name}"]) for name in WINDOWS])
+                      rankings=[(name, key, latest[f"netflow_{name}"]) for name in WINDOWS],
+                      only_if_missing=only_if_missing)
 
 
 @app.agent(netflow_points_topic)
@@ -92,11 +95,11 @@ async def track_netflows(stream: StreamT) -> None:
                 key, flow.event_time, fire, SIGNAL_WINDOW, latest[f"inflow_{SIGNAL_WINDOW}"],
                 latest[f"outflow_{SIGNAL_WINDOW}"], latest["imbalance"],
                 config.netflow_imbalance))
-        netflow_state[key] = state  # after the signal (outputs.py)
-        as_of, share = accumulation_share()
+        as_of, share = accumulation_share({**dict(netflow_state.items()), key: state}.values())
         await send_component("accumulation", as_of, share, {"window": SIGNAL_WINDOW})
+        netflow_state[key] = state  # last: after all it causes (outputs.py)
 
 
 async def rebuild_netflow_views() -> None:
     for key, state in list(netflow_state.items()):
-        await show(key, state["latest"])
+        await show(key, state["latest"], only_if_missing=True)

@@ -27,30 +27,31 @@ MAX_PAYLOAD_CHARS = 64 * 1024
 MAX_KEY_BYTES = 1024
 
 
-#: a test hook (tests/faults): just before the first signal of this type is sent, deliver
-#: whatever was sent before it and exit at once, the worst moment for a crash. Empty = never.
-CRASH_BEFORE_SIGNAL = os.environ.get("ALTSEASON_FAILPOINT_CRASH_BEFORE_SIGNAL", "")
+#: a test hook (tests/faults): just before the first send of this kind (``signal:<type>``, or
+#: ``bar`` for a closed bar), deliver whatever was sent before it and exit at once, the worst
+#: moment for a crash. Empty = never.
+CRASH_BEFORE = os.environ.get("ALTSEASON_FAILPOINT_CRASH_BEFORE", "")
 
 
-async def crash_now() -> None:
-    """The failpoint: flush the producer (table updates already made reach their changelog),
-    then die without committing offsets, as a ``kill -9`` would."""
-    log.warning("failpoint ALTSEASON_FAILPOINT_CRASH_BEFORE_SIGNAL: exiting at once")
-    await app.producer.flush()
-    os._exit(70)
+async def failpoint(send: str) -> None:
+    """If ``send`` is the failpoint's: flush the producer (table updates already made reach
+    their changelog), then die without committing offsets, as a ``kill -9`` would."""
+    if send == CRASH_BEFORE:
+        log.warning("failpoint ALTSEASON_FAILPOINT_CRASH_BEFORE=%s: exiting at once", send)
+        await app.producer.flush()
+        os._exit(70)
 
 
 async def emit_signal(signal: Signal) -> None:
     """Send a signal to the ``signals`` topic (key = subject) and publish it in Redis.
 
-    Agents call this *before* they write the table entry that records the event: if the
-    worker dies in between, the state on the changelog is the one before the event, which is
-    applied again after the restart and sends the signal again (same ``id``). Written the
-    other way round, the redelivered event was rejected as already applied and the signal
-    was lost.
+    Agents write the table entry that records an event *last*, after this and all else the
+    event causes (closed bars, score components, views): if the worker dies in between, the
+    state on the changelog is the one before the event, which is applied again after the
+    restart and sends the signal again (same ``id``). Written the other way round, the
+    redelivered event was rejected as already applied and the signal was lost.
     """
-    if signal.type == CRASH_BEFORE_SIGNAL:
-        await crash_now()
+    await failpoint(f"signal:{signal.type}")
     await signals_topic.send(key=signal.subject.encode(), value=signal)
     SIGNALS_EMITTED.labels(signal.type).inc()
     await view.signal(signal)

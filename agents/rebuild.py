@@ -1,9 +1,10 @@
 """Redis is a derived view: when it comes back empty (flushed, or a new server), rebuild it.
 
-A timer checks the layout marker ``meta:layout``; when it is missing, every agent rewrites the
-views of the table entries this worker owns (iterating copies: agents keep writing the tables
-meanwhile), then the marker is set again. ``signals:recent``
-and ``deadletter:counts`` are not rebuilt: they refill as signals fire and events are rejected.
+A timer checks the layout marker ``meta:layout``; when it is missing, every agent writes the
+views of the table entries this worker owns that are missing (iterating copies: agents keep
+writing the tables and views meanwhile, and a view written since is newer than the copy),
+then the marker is set again. ``signals:recent`` and ``deadletter:counts`` are not rebuilt:
+they refill as signals fire and events are rejected.
 """
 
 from __future__ import annotations

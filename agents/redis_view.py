@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from altseason.config import Settings
@@ -30,6 +31,24 @@ log = logging.getLogger(__name__)
 RECENT_SIGNALS = 1000
 #: version of the key layout below (README "Redis layout"); bumped with breaking changes
 LAYOUT_VERSION = 1
+
+#: a view written only where its hash is missing, atomically (a rebuild must not overwrite
+#: the newer state an agent wrote since the rebuild read its table). KEYS: the hash, then
+#: the ranking sets; ARGV: ttl, channel, message, field count, fields and values, then a
+#: (score, member) pair per ranking set. Returns 1 if written.
+FILL_MISSING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local nfields = tonumber(ARGV[4])
+if nfields > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * nfields)) end
+if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local i = 5 + 2 * nfields
+for k = 2, #KEYS do
+  redis.call('ZADD', KEYS[k], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+"""
 
 
 def hash_fields(snapshot: dict[str, Any]) -> dict[str, str]:
@@ -52,6 +71,7 @@ class RedisView:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = redis_client(settings, decode_responses=True)
+        self.fill_missing = self.client.register_script(FILL_MISSING)
         self.write_errors = 0
 
     def key(self, *parts: str) -> str:
@@ -59,33 +79,54 @@ class RedisView:
 
     async def update(self, view: str, name: str, snapshot: dict[str, Any],
                      ttl_s: int | None = None,
-                     rankings: Iterable[tuple[str, str, float]] = ()) -> None:
+                     rankings: Iterable[tuple[str, str, float]] = (), *,
+                     only_if_missing: bool = False) -> None:
         """Store a view's latest state under ``<view>:<name>`` and publish it on ``<view>``.
 
         ``ttl_s`` expires the hash (views of series that may stop); each of ``rankings`` =
         (name, member, score) also ranks the member in the sorted set ``<view>-ranking:<name>``.
         """
-        await self.update_many([ViewUpdate(view, name, snapshot, ttl_s, tuple(rankings))])
+        await self.update_many([ViewUpdate(view, name, snapshot, ttl_s, tuple(rankings))],
+                               only_if_missing=only_if_missing)
 
-    async def update_many(self, updates: Iterable[ViewUpdate]) -> None:
+    async def update_many(self, updates: Iterable[ViewUpdate], *,
+                          only_if_missing: bool = False) -> None:
         """Several view updates in one round trip: the round trip, not the commands, is what
         a write costs (``bench/RESULTS.md``: 28 % of a tick was three pipelines for three
-        bar views)."""
+        bar views).
+
+        ``only_if_missing`` (rebuilds after a flush) leaves a view whose hash is there alone,
+        with its rankings: an agent wrote it after the flush, from newer state.
+        """
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for update in updates:
                     key = self.key(update.view, update.name)
+                    message = json.dumps({"view": update.view, "name": update.name,
+                                          **update.snapshot})
+                    if only_if_missing:
+                        await self._fill(pipe, key, update, message)
+                        continue
                     pipe.delete(key)
                     pipe.hset(key, mapping=hash_fields(update.snapshot))  # type: ignore[arg-type]
                     if update.ttl_s:
                         pipe.expire(key, update.ttl_s)
                     for zset, member, score in update.rankings:
                         pipe.zadd(self.key(f"{update.view}-ranking", zset), {member: score})
-                    pipe.publish(self.key(update.view), json.dumps(
-                        {"view": update.view, "name": update.name, **update.snapshot}))
+                    pipe.publish(self.key(update.view), message)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed("update", exc)
+
+    async def _fill(self, pipe: Pipeline, key: str, update: ViewUpdate, message: str) -> None:
+        fields = hash_fields(update.snapshot)
+        await self.fill_missing(
+            keys=[key, *(self.key(f"{update.view}-ranking", zset)
+                         for zset, _, _ in update.rankings)],
+            args=[update.ttl_s or 0, self.key(update.view), message, len(fields),
+                  *(x for field in fields.items() for x in field),
+                  *(x for _, member, score in update.rankings for x in (score, member))],
+            client=pipe)
 
     async def signal(self, signal: Signal) -> None:
         payload = signal.dumps().decode()

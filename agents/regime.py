@@ -57,4 +57,4 @@ async def track_regime(stream: StreamT) -> None:
 async def rebuild_regime_views() -> None:
     for key, snapshot in list(regime_views.items()):
         name, _, subject = key.partition(":")
-        await view.update(name, subject, snapshot)
+        await view.update(name, subject, snapshot, only_if_missing=True)

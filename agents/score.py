@@ -86,4 +86,4 @@ async def track_score(stream: StreamT) -> None:
 async def rebuild_score_view() -> None:
     for name, state in list(score_state.items()):
         if state.get("snapshot"):
-            await view.update("score", name, state["snapshot"])
+            await view.update("score", name, state["snapshot"], only_if_missing=True)

@@ -85,6 +85,12 @@ async def committed_signals(settings: Settings) -> Counter[str]:
     return Counter(s.id for s in signals if s.type != "altseason_score")
 
 
+async def committed_bars(settings: Settings) -> set[str]:
+    """The closed bars on the ``bars`` topic, each once (a bar closed just before a crash
+    can be there twice)."""
+    return set(await read_topic(settings, settings.topic("bars"), timeout_s=30))
+
+
 async def metric(port: int, name: str) -> float:
     """Sum of one metric's samples on a worker's /metrics (0 when it does not answer)."""
     try:
@@ -112,7 +118,7 @@ def kill_hard(worker: subprocess.Popen[bytes]) -> None:
     worker.wait(10)
 
 
-Reference = tuple[dict[str, Any], Counter[str]]
+Reference = tuple[dict[str, Any], Counter[str], set[str]]
 
 
 @pytest.fixture(scope="module")
@@ -126,18 +132,23 @@ async def reference(stack_env: dict[str, str], tmp_path_factory: pytest.TempPath
         await replay(namespace.settings, events, progress=False)
         await namespace.processed(worker)
         await asyncio.sleep(1.5)  # the last Redis writes of the final batch
-        return await redis_view(namespace.settings), await committed_signals(namespace.settings)
+        return (await redis_view(namespace.settings), await committed_signals(namespace.settings),
+                await committed_bars(namespace.settings))
     finally:
         stop_worker(worker)
 
 
 async def assert_same_outcome(namespace: Namespace, reference: Reference) -> None:
-    """Same signals and Redis view as the undisturbed run. Delivery is at least once: events
-    since the last commit come again, agents dead-letter them as older than or duplicates of
-    what they applied, and a signal may be on the topic twice (same id: consumers dedupe)."""
-    view, signals = reference
+    """Same signals, closed bars and Redis view as the undisturbed run. Delivery is at least
+    once: events since the last commit come again, agents dead-letter them as older than or
+    duplicates of what they applied, and a signal or a bar may be on its topic twice (same id
+    or same bar: consumers dedupe)."""
+    view, signals, bars = reference
     got = await committed_signals(namespace.settings)
     assert set(got) == set(signals)
+    got_bars = await committed_bars(namespace.settings)
+    assert got_bars == bars, f"{len(bars - got_bars)} closed bars missing, " \
+                             f"{len(got_bars - bars)} unexpected"
     deadline = asyncio.get_running_loop().time() + 20
     while (current := await redis_view(namespace.settings)) != view:
         if asyncio.get_running_loop().time() > deadline:  # a rebuild may still be running
@@ -203,16 +214,17 @@ async def test_two_workers_split_partitions_and_one_takes_over_when_the_other_st
     await assert_same_outcome(namespace, reference)
 
 
-async def test_a_crash_just_before_a_signal_is_sent_loses_no_signal(
+@pytest.mark.parametrize("send", ["signal:correlation_regime", "bar"])
+async def test_a_crash_just_before_a_signal_or_bar_is_sent_loses_nothing(
         stack_env: dict[str, str], tmp_path: Path, events: list[ReplayEvent],
-        workers: list, reference: Reference) -> None:
-    """The worst moment: the event that fires a signal is processed, everything sent before
-    the signal is on the broker, the signal is not, and the worker dies (the failpoint in
-    ``agents/outputs.py``). Agents send a signal before they write the table entry recording
-    its event, so the restarted worker applies the event again and sends the signal."""
+        workers: list, reference: Reference, send: str) -> None:
+    """The worst moment: the event that fires a signal (or closes a bar) is processed,
+    everything sent before it is on the broker, it is not, and the worker dies (the failpoint
+    in ``agents/outputs.py``). Agents write the table entry recording an event last, so the
+    restarted worker applies the event again and sends it."""
     namespace = make_namespace(stack_env, tmp_path / "faulty")
     await ensure_topics(namespace.settings)
-    crashing = namespace.worker(ALTSEASON_FAILPOINT_CRASH_BEFORE_SIGNAL="correlation_regime")
+    crashing = namespace.worker(ALTSEASON_FAILPOINT_CRASH_BEFORE=send)
     workers.append(crashing)
     await replay(namespace.settings, events, progress=False)
     assert await asyncio.to_thread(crashing.wait, 300) == 70, "the failpoint did not fire"
