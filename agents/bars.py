@@ -7,7 +7,7 @@ from typing import Any
 from faust import StreamT
 from mode import Service
 
-from agents.outputs import dead_letter, failpoint, view
+from agents.outputs import dead_letter, delivered, failpoint, view
 from agents.redis_view import ViewUpdate
 from agents.route import AGENT_TOPICS
 from altseason.errors import EventOrderError, SchemaError
@@ -79,10 +79,12 @@ async def build_bars(stream: StreamT) -> None:
         except EventOrderError as exc:
             await dead_letter(event.message, tick.dumps(), str(exc), "build_bars")
             continue
+        sent = []
         for bar in closed:
             await failpoint("bar")
-            await bars_topic.send(key=key.encode(),
-                                  value=bar_record(tick.exchange, tick.symbol, bar))
+            sent.append(await bars_topic.send(key=key.encode(),
+                                              value=bar_record(tick.exchange, tick.symbol, bar)))
+        await delivered(*sent)
         if settings.bar_view_flush_seconds:
             unflushed[key] = open_bars(builder)  # BarViewFlusher writes it
         else:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
-from faust.types import Message
+from faust.types import Message, RecordMetadata
 
 from agents.redis_view import RedisView
 from altseason.metrics import DEAD_LETTERS, SIGNALS_EMITTED
@@ -52,9 +54,18 @@ async def emit_signal(signal: Signal) -> None:
     redelivered event was rejected as already applied and the signal was lost.
     """
     await failpoint(f"signal:{signal.type}")
-    await signals_topic.send(key=signal.subject.encode(), value=signal)
+    await delivered(await signals_topic.send(key=signal.subject.encode(), value=signal))
     SIGNALS_EMITTED.labels(signal.type).inc()
     await view.signal(signal)
+
+
+async def delivered(*sent: Awaitable[RecordMetadata]) -> None:
+    """Wait until the broker has acknowledged these sends. An agent's table write must not
+    reach its changelog before the outputs of the same event: the producer sends each
+    partition's batch when its own linger ends, so a changelog batch opened earlier can leave
+    first, and a crash in between (a ``kill -9`` test found 3 closed bars lost) left the
+    event applied, rejected as a duplicate after the restart, and its outputs gone."""
+    await asyncio.gather(*sent)
 
 
 async def send_component(component: str, t_ms: int, raw: float,

@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from harness import Namespace, free_port, private_env, read_topic, wait_ready
 
 from altseason import stack
 from altseason.config import Settings, load_settings
-from altseason.kafka_admin import ensure_topics
+from altseason.kafka_admin import delete_topics_starting_with, ensure_topics
 from altseason.run import stop_worker
 from altseason.stack import StackInfo
 from producers.replay import ReplayEvent, load_replay, replay
@@ -46,11 +47,30 @@ SIGNAL_ENV = {"ALTSEASON_SIGNALS__ATH_MIN_HISTORY_DAYS": "0",
               "ALTSEASON_KAFKA_SESSION_TIMEOUT_SECONDS": "10"}
 
 
+#: the namespaces this module made, whose topics it deletes at its end
+MADE: list[Namespace] = []
+
+
 def make_namespace(servers: dict[str, str], workdir: Path) -> Namespace:
     """A private namespace (topics, group, Redis keys) on the given Kafka and Redis."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**private_env(servers, workdir), **SIGNAL_ENV, "ALTSEASON_REDIS_CHECK_SECONDS": "1"}
-    return Namespace(env, load_settings(env=env), workdir)
+    MADE.append(Namespace(env, load_settings(env=env), workdir))
+    return MADE[-1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def delete_topics_afterwards(stack_env: dict[str, str]) -> AsyncIterator[None]:
+    """Delete the topics of the namespaces made on the shared broker (a private broker is
+    gone with its test): about 140 partitions each, and a dev broker with a 512 MB heap
+    died after some runs of this module kept theirs."""
+    yield
+    for namespace in MADE:
+        settings = namespace.settings
+        if settings.kafka_bootstrap_servers == stack_env["KAFKA_BOOTSTRAP_SERVERS"]:
+            await delete_topics_starting_with(
+                settings, (settings.topic_prefix, f"{settings.app_id}-"))
+    MADE.clear()
 
 
 def second_worker_env(namespace: Namespace) -> dict[str, str]:
