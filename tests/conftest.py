@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # the integration harness, importable as ``harness`` from every test folder (one module)
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from harness import Namespace, private_env  # noqa: E402
+from harness import Namespace, delete_topics, private_env  # noqa: E402
 
 from altseason import stack  # noqa: E402
 from altseason.config import load_settings  # noqa: E402
-from altseason.kafka_admin import delete_topics_starting_with, ensure_topics  # noqa: E402
+from altseason.kafka_admin import ensure_topics  # noqa: E402
 from altseason.run import stop_worker  # noqa: E402
 
 
@@ -55,8 +55,7 @@ def stack_env() -> Iterator[dict[str, str]]:
 @pytest.fixture
 async def namespace(stack_env: dict[str, str], tmp_path: Path,
                     monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Namespace]:
-    """The test's own namespace; its topics are deleted afterwards: each namespace has about
-    140 partitions, and a broker with a 512 MB heap ran out of memory at 16,000."""
+    """The test's own namespace; its topics are deleted afterwards."""
     env = private_env(stack_env, tmp_path)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -64,7 +63,7 @@ async def namespace(stack_env: dict[str, str], tmp_path: Path,
     await ensure_topics(settings)
     yield Namespace(env, settings, tmp_path)
     try:
-        await delete_topics_starting_with(settings, (settings.topic_prefix, f"{settings.app_id}-"))
+        await delete_topics(settings)
     except KafkaError as exc:  # a leftover topic is harmless; a test that stopped Kafka
         warnings.warn(f"could not delete the test's topics: {exc!r}", stacklevel=1)
 

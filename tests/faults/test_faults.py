@@ -28,11 +28,11 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as redis
-from harness import Namespace, free_port, private_env, read_topic, wait_ready
+from harness import Namespace, delete_topics, free_port, private_env, read_topic, wait_ready
 
 from altseason import stack
 from altseason.config import Settings, load_settings
-from altseason.kafka_admin import delete_topics_starting_with, ensure_topics
+from altseason.kafka_admin import ensure_topics
 from altseason.run import stop_worker
 from altseason.stack import StackInfo
 from producers.replay import ReplayEvent, load_replay, replay
@@ -62,14 +62,11 @@ def make_namespace(servers: dict[str, str], workdir: Path) -> Namespace:
 @pytest.fixture(scope="module", autouse=True)
 async def delete_topics_afterwards(stack_env: dict[str, str]) -> AsyncIterator[None]:
     """Delete the topics of the namespaces made on the shared broker (a private broker is
-    gone with its test): about 140 partitions each, and a dev broker with a 512 MB heap
-    died after some runs of this module kept theirs."""
+    gone with its test; a dev broker died after some runs of this module kept theirs)."""
     yield
     for namespace in MADE:
-        settings = namespace.settings
-        if settings.kafka_bootstrap_servers == stack_env["KAFKA_BOOTSTRAP_SERVERS"]:
-            await delete_topics_starting_with(
-                settings, (settings.topic_prefix, f"{settings.app_id}-"))
+        if namespace.settings.kafka_bootstrap_servers == stack_env["KAFKA_BOOTSTRAP_SERVERS"]:
+            await delete_topics(namespace.settings)
     MADE.clear()
 
 

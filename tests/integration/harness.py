@@ -14,7 +14,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 
 from altseason.config import Settings
-from altseason.kafka_admin import topic_partitions
+from altseason.kafka_admin import delete_topics_starting_with, topic_partitions
 from altseason.run import start_worker, wait_until_processed
 
 
@@ -87,6 +87,12 @@ async def wait_ready(port: int, worker: subprocess.Popen[bytes], timeout_s: floa
                 pass
             await asyncio.sleep(0.2)
     raise TimeoutError("the worker never became ready")
+
+
+async def delete_topics(settings: Settings) -> None:
+    """Delete a namespace's topics (public, internal, changelogs): each has about 140
+    partitions, and a broker with a 512 MB heap ran out of memory at 16,000."""
+    await delete_topics_starting_with(settings, (settings.topic_prefix, f"{settings.app_id}-"))
 
 
 async def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[bytes]:
