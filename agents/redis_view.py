@@ -1,14 +1,8 @@
 """The Redis serving layer: hashes with each view's latest state, and a channel per view.
 
 Redis is a derived view of the tables: a failed write is logged and counted, never raised, so
-a Redis outage cannot stop stream processing. Layout (README "Redis layout"), with the default
-prefix ``altseason:``:
-
-- ``index:<SYMBOL>`` hash, channel ``index``: latest close, all-time high, year-to-date change
-- ``regime:<INDEX>/<BENCHMARK>`` hash, channel ``regime``: outperformance streak
-- ``correlation:<ANCHOR>~<OTHER>`` hash, channel ``correlation``: correlation and beta per window
-- ``signals:recent`` list (newest first, capped), channel ``signals``: fired signals as JSON
-- ``deadletter:counts`` hash: rejected input events per source topic
+a Redis outage cannot stop stream processing. The keys and channels are declared in
+``schemas/redis_layout.py`` (README "Redis layout").
 """
 
 from __future__ import annotations
@@ -16,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
@@ -25,12 +19,19 @@ from altseason.config import Settings
 from altseason.connections import redis_client
 from altseason.metrics import REDIS_WRITE_ERRORS
 from schemas.records import SCHEMA_VERSION, Signal
+from schemas.redis_layout import (
+    DEADLETTER_COUNTS_KEY,
+    LAYOUT_MARKER_KEY,
+    LAYOUT_VERSION,
+    RECENT_SIGNALS,
+    RECENT_SIGNALS_KEY,
+    SIGNALS_CHANNEL,
+    VIEW_BY_NAME,
+    ViewUpdate,
+    ranking,
+)
 
 log = logging.getLogger(__name__)
-
-RECENT_SIGNALS = 1000
-#: version of the key layout below (README "Redis layout"); bumped with breaking changes
-LAYOUT_VERSION = 1
 
 #: a view written only where its hash is missing, atomically (a rebuild must not overwrite
 #: the newer state an agent wrote since the rebuild read its table). KEYS: the hash, then
@@ -55,16 +56,6 @@ def hash_fields(snapshot: dict[str, Any]) -> dict[str, str]:
     """Redis hash fields: numbers and strings as text, None as an empty string."""
     return {k: "" if v is None else (json.dumps(v) if isinstance(v, dict | list) else str(v))
             for k, v in snapshot.items()}
-
-
-class ViewUpdate(NamedTuple):
-    """One view's new state: ``<view>:<name>`` and what :meth:`RedisView.update` takes."""
-
-    view: str
-    name: str
-    snapshot: dict[str, Any]
-    ttl_s: int | None = None
-    rankings: tuple[tuple[str, str, float], ...] = ()
 
 
 class RedisView:
@@ -101,6 +92,9 @@ class RedisView:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for update in updates:
+                    if update.view not in VIEW_BY_NAME:
+                        raise ValueError(f"{update.view!r} is not a view of the layout "
+                                         "(schemas/redis_layout.py)")
                     key = self.key(update.view, update.name)
                     message = json.dumps({"view": update.view, "name": update.name,
                                           **update.snapshot})
@@ -112,7 +106,7 @@ class RedisView:
                     if update.ttl_s:
                         pipe.expire(key, update.ttl_s)
                     for zset, member, score in update.rankings:
-                        pipe.zadd(self.key(f"{update.view}-ranking", zset), {member: score})
+                        pipe.zadd(self.key(ranking(update.view), zset), {member: score})
                     pipe.publish(self.key(update.view), message)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
@@ -121,7 +115,7 @@ class RedisView:
     async def _fill(self, pipe: Pipeline, key: str, update: ViewUpdate, message: str) -> None:
         fields = hash_fields(update.snapshot)
         await self.fill_missing(
-            keys=[key, *(self.key(f"{update.view}-ranking", zset)
+            keys=[key, *(self.key(ranking(update.view), zset)
                          for zset, _, _ in update.rankings)],
             args=[update.ttl_s or 0, self.key(update.view), message, len(fields),
                   *(x for field in fields.items() for x in field),
@@ -132,9 +126,9 @@ class RedisView:
         payload = signal.dumps().decode()
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                pipe.lpush(self.key("signals", "recent"), payload)
-                pipe.ltrim(self.key("signals", "recent"), 0, RECENT_SIGNALS - 1)
-                pipe.publish(self.key("signals"), payload)
+                pipe.lpush(self.key(*RECENT_SIGNALS_KEY), payload)
+                pipe.ltrim(self.key(*RECENT_SIGNALS_KEY), 0, RECENT_SIGNALS - 1)
+                pipe.publish(self.key(SIGNALS_CHANNEL), payload)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed("signal", exc)
@@ -142,21 +136,21 @@ class RedisView:
     async def layout_present(self) -> bool | None:
         """Whether the layout marker is there (False after a flush); None if Redis is down."""
         try:
-            return bool(await self.client.exists(self.key("meta", "layout")))
+            return bool(await self.client.exists(self.key(*LAYOUT_MARKER_KEY)))
         except (RedisError, OSError) as exc:
             self._failed("layout check", exc)
             return None
 
     async def mark_layout(self) -> None:
         try:
-            await self.client.hset(self.key("meta", "layout"), mapping={
+            await self.client.hset(self.key(*LAYOUT_MARKER_KEY), mapping={
                 "version": str(LAYOUT_VERSION), "schema_version": str(SCHEMA_VERSION)})
         except (RedisError, OSError) as exc:
             self._failed("layout marker", exc)
 
     async def count_dead_letter(self, topic: str) -> None:
         try:
-            await self.client.hincrby(self.key("deadletter", "counts"), topic, 1)
+            await self.client.hincrby(self.key(*DEADLETTER_COUNTS_KEY), topic, 1)
         except (RedisError, OSError) as exc:
             self._failed("dead-letter count", exc)
 

@@ -255,6 +255,9 @@ class Settings:
     #: how often the worker writes the open-bar views of the symbols that ticked meanwhile
     #: (their latest state; 0 = a write per tick)
     bar_view_flush_seconds: float = 0.02
+    #: a fan-in view (score, drawdowns, netflows, long/short) holds an event until every
+    #: source has passed its time; a source silent this long no longer holds it back
+    fan_in_max_wait_seconds: float = 10.0
     #: how long the consumer group waits for a silent worker (killed, hung, cut off) before
     #: its partitions move to the others, and before a restarted worker can rejoin (Faust's
     #: default; the broker allows 6 to 1800 by default)
@@ -305,6 +308,9 @@ class Settings:
             )
         if not self.redis_check_seconds > 0:
             raise ConfigError(f"redis_check_seconds must be > 0, got {self.redis_check_seconds}")
+        if not 0 < self.fan_in_max_wait_seconds <= 3600:
+            raise ConfigError("fan_in_max_wait_seconds must be > 0 and at most 3600, got "
+                              f"{self.fan_in_max_wait_seconds}")
         if not 0 <= self.bar_view_flush_seconds <= 60:
             raise ConfigError("bar_view_flush_seconds must be between 0 and 60, got "
                               f"{self.bar_view_flush_seconds}")

@@ -13,7 +13,8 @@ from aiokafka.errors import KafkaError
 from altseason.config import Settings
 from altseason.connections import kafka_client_options
 from altseason.errors import SourceError
-from schemas.topics import INTERNAL_TOPICS, TOPICS, internal_topic
+from schemas.topics import TOPICS, internal_topic
+from streams.views.registry import INTERNAL_TOPICS
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

@@ -26,6 +26,9 @@ REDIS_WRITE_ERRORS = Counter("altseason_redis_write_errors",
                              ["operation"])
 REDIS_REBUILDS = Counter("altseason_redis_rebuilds", "Rebuilds of the Redis view from tables")
 TABLE_KEYS = Gauge("altseason_table_keys", "Keys held by this worker per table", ["table"])
+FAN_IN_HELD = Gauge("altseason_fan_in_held",
+                    "Events a fan-in view holds until every source has passed their time",
+                    ["view"])
 CONSUMER_LAG = Gauge("altseason_consumer_lag",
                      "Messages not yet processed (high watermark - position)",
                      ["topic", "partition"])

@@ -19,6 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
+import aiohttp
+
 from altseason.config import Settings, mask_url
 from altseason.connections import redis_client
 from altseason.dashboard import serve_dashboard
@@ -27,7 +29,9 @@ from altseason.kafka_admin import ensure_topics, group_lag
 from altseason.signals_tail import SignalTail, signal_line
 from producers.replay import load_replay, replay
 from schemas.records import Signal
-from schemas.topics import INPUT_TOPICS, INTERNAL_TOPICS, internal_topic
+from schemas.redis_layout import DEADLETTER_COUNTS_KEY
+from schemas.topics import INPUT_TOPICS, internal_topic
+from streams.views.registry import INTERNAL_TOPICS
 
 
 @dataclass
@@ -69,12 +73,14 @@ def log_tail(path: Path, lines: int = 30) -> str:
 
 async def wait_until_processed(settings: Settings, worker: subprocess.Popen[bytes],
                                log_path: Path, timeout_s: float) -> None:
-    """Until the worker's consumer group has committed every input and internal event."""
+    """Until the worker's consumer group has committed every input and internal event, and
+    its fan-in views hold nothing back (their last events are applied once the sources
+    that ended have been silent for ``fan_in_max_wait_seconds``)."""
     topics = [settings.topic(name) for name in INPUT_TOPICS] + [
         internal_topic(settings.app_id, name) for name in INTERNAL_TOPICS]
     deadline = time.monotonic() + timeout_s
-    zero_in_a_row = 0
-    while zero_in_a_row < 2:
+    done_in_a_row = 0
+    while done_in_a_row < 2:
         if worker.poll() is not None:
             raise SourceError(f"the worker exited with {worker.returncode}:\n"
                               f"{log_tail(log_path)}")
@@ -85,8 +91,24 @@ async def wait_until_processed(settings: Settings, worker: subprocess.Popen[byte
             lag = await group_lag(settings, settings.app_id, topics)
         except Exception:  # internal topics not created yet, group not joined yet
             lag = -1
-        zero_in_a_row = zero_in_a_row + 1 if lag == 0 else 0
+        done = lag == 0 and await fan_in_held(settings) == 0
+        done_in_a_row = done_in_a_row + 1 if done else 0
         await asyncio.sleep(1.0)
+
+
+async def fan_in_held(settings: Settings) -> int:
+    """The events the worker's fan-in views hold, from its ``/metrics`` (0 without a web
+    server; -1 while it does not answer)."""
+    if not settings.web_port:
+        return 0
+    url = f"http://{settings.web_host}:{settings.web_port}/metrics"
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            text = await response.text()
+    except (aiohttp.ClientError, OSError):
+        return -1
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("altseason_fan_in_held{")))
 
 
 async def run_replay(settings: Settings, data_dir: Path, *, since: date | None = None,
@@ -149,7 +171,7 @@ async def run_replay(settings: Settings, data_dir: Path, *, since: date | None =
 async def dead_letter_total(settings: Settings) -> int:
     client = redis_client(settings, decode_responses=True)
     try:
-        counts = await client.hgetall(settings.redis_key("deadletter", "counts"))
+        counts = await client.hgetall(settings.redis_key(*DEADLETTER_COUNTS_KEY))
     finally:
         await client.aclose()
     return sum(int(v) for v in counts.values())

@@ -10,11 +10,10 @@ from altseason.kafka_admin import ensure_topics
 
 def run_worker() -> None:
     """Create the topics if needed, then hand over to Faust's worker (blocks until stopped)."""
-    import agents.rebuild  # noqa: F401  (registers every agent, its tables and the timer)
-    import agents.route  # noqa: F401
-    from agents.outputs import view
+    import agents.rebuild  # noqa: F401  (the Redis rebuild and the bars' recovery hook)
+    from agents.app import app, settings
+    from agents.driver import view  # one agent per step of streams.views.registry.STEPS
     from altseason.web import register_worker_pages
-    from streams.app import app, settings
 
     register_worker_pages(app, view.client.ping)
     asyncio.run(ensure_topics(settings))

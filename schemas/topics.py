@@ -49,14 +49,9 @@ INPUT_TOPICS: tuple[str, ...] = (
 )
 
 
-#: the worker's repartition topics, created by Faust and named after the app id
-INTERNAL_TOPICS: tuple[str, ...] = (
-    "correlation-points", "regime-points", "longshort-points", "netflow-points",
-    "drawdown-points", "score-components",
-)
-
-
 def internal_topic(app_id: str, name: str) -> str:
+    """A worker's internal topic (``streams.views.registry.INTERNAL_TOPICS``): Faust creates
+    them, named after the app id."""
     return f"{app_id}-{name}"
 
 

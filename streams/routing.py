@@ -13,8 +13,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from faust import Record
-
 from altseason.config import SignalSettings
 from altseason.errors import SchemaError
 from schemas.decode import decode_event, parse_utc, shown, to_ms
@@ -90,7 +88,7 @@ def series_observation(record: Event,
     return None
 
 
-def observation(kind: str, subject: str, record: Record, event_time: str) -> Observation:
+def observation(kind: str, subject: str, record: Event, event_time: str) -> Observation:
     return Observation(kind=kind, subject=subject, event_time=event_time,
                        t_ms=to_ms(parse_utc(event_time)), event=record.asdict())
 
@@ -108,7 +106,7 @@ def tick_for_bars(key: bytes | None, raw: bytes | None) -> CryptoTick:
     return tick
 
 
-def market_routes(record: Event, config: SignalSettings) -> list[tuple[str, str, Record]]:
+def market_routes(record: Event, config: SignalSettings) -> list[tuple[str, str, Event]]:
     """(agent, key, record) for the market-wide agents."""
     if isinstance(record, CryptoTick):
         tick = record
@@ -137,7 +135,7 @@ def market_routes(record: Event, config: SignalSettings) -> list[tuple[str, str,
 
 
 def route(topic: str, key: bytes | None, raw: bytes | None,
-          config: SignalSettings) -> list[tuple[str, str, Record]]:
+          config: SignalSettings) -> list[tuple[str, str, Event]]:
     """(agent, key, record) for every agent that uses this event: the pair agents
     ("correlation", "regime"; key = pair) and the others (see ``market_routes``). ``key`` is
     the message's; only a tick's is checked (``tick_for_bars``), the other agents re-key."""
@@ -146,7 +144,7 @@ def route(topic: str, key: bytes | None, raw: bytes | None,
     return record_routes(record, config)
 
 
-def record_routes(record: Event, config: SignalSettings) -> list[tuple[str, str, Record]]:
+def record_routes(record: Event, config: SignalSettings) -> list[tuple[str, str, Event]]:
     """``route`` of a record already validated."""
     routed = market_routes(record, config)
     observed = series_observation(record, config)

@@ -14,15 +14,16 @@ from typing import Any, cast
 import redis.asyncio as redis
 
 from altseason.config import Settings
+from schemas.redis_layout import RECENT_SIGNALS_KEY, SIGNALS_CHANNEL, VIEWS
+from schemas.redis_layout import ranking as ranking_of
 
-#: hash views the page shows, as "<view>:<name>" keys under the prefix
-HASH_VIEWS = ("index", "session", "regime", "correlation", "longshort", "longshort-cross",
-              "netflow", "drawdown", "breadth", "score")
+#: hash views the page shows, as "<view>:<name>" keys under the prefix (``bar``, one write
+#: per trade, is left out)
+HASH_VIEWS = tuple(view.view for view in VIEWS if view.shown)
 #: sorted sets: "<ranking>:<name>", members with their scores
-RANKINGS = ("longshort-ranking", "netflow-ranking", "drawdown-ranking")
-#: channels the server follows and forwards; ``bar`` (one message per trade) is left out
-CHANNELS = ("index", "session", "regime", "correlation", "longshort", "longshort-cross",
-            "netflow", "drawdown", "breadth", "score", "signals")
+RANKINGS = tuple(ranking_of(view.view) for view in VIEWS if view.shown and view.ranked)
+#: channels the server follows and forwards
+CHANNELS = (*HASH_VIEWS, SIGNALS_CHANNEL)
 RECENT_SIGNALS = 50
 
 
@@ -102,7 +103,7 @@ async def read_state(client: redis.Redis, settings: Settings) -> dict[str, Any]:
                            await client.zrange(key, 0, -1, withscores=True))
             name = key[len(prefix) + len(ranking) + 1:]
             rankings[ranking][name] = [[member, finite(score)] for member, score in members]
-    recent = await client.lrange(settings.redis_key("signals", "recent"), 0, RECENT_SIGNALS - 1)
+    recent = await client.lrange(settings.redis_key(*RECENT_SIGNALS_KEY), 0, RECENT_SIGNALS - 1)
     return {
         "prefix": prefix,
         "views": views,

@@ -54,6 +54,8 @@ def private_env(servers: dict[str, str], workdir: Path) -> dict[str, str]:
         "ALTSEASON_PRODUCER_WEB_PORT": str(free_port()),
         "ALTSEASON_DASHBOARD_PORT": str(free_port()),
         "ALTSEASON_LOG_LEVEL": "info",
+        # a fan-in applies what it holds once its ended sources have been silent this long
+        "ALTSEASON_FAN_IN_MAX_WAIT_SECONDS": "2",
     }
 
 

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from harness import Namespace
 
-from streams.transport import rewind_to_committed
+from agents.transport import rewind_to_committed
 
 pytestmark = pytest.mark.integration
 

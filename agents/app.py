@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import faust
 
+from agents.transport import Transport
 from altseason.config import Settings, load_settings
 from altseason.connections import kafka_credentials
 from altseason.logs import logging_config
-from streams.transport import Transport
 
 settings: Settings = load_settings()
 
@@ -30,7 +30,7 @@ app = faust.App(
     web_in_thread=False,
     autodiscover=False,
     logging_config=logging_config(settings.log_level, settings.log_format),
-    origin="streams.app",
+    origin="agents.app",
     # Tables are changelog-backed; a changed app id starts from empty tables.
     table_cleanup_interval=60.0,
     # Consumers see each input event once per (re)assignment; our agents are idempotent
