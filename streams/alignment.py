@@ -17,7 +17,7 @@ import operator
 from collections import deque
 from typing import Any, NamedTuple
 
-from altseason.errors import EventOrderError
+from streams.order import check_newer
 
 
 class AlignedPoint(NamedTuple):
@@ -172,11 +172,5 @@ def _check(role: str, t_ms: int, value: float, last_t: int | None) -> tuple[int,
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{role} event at t_ms={t_ms} has a non-finite value {value!r}")
-    if last_t is not None and t_ms <= last_t:
-        what = "a duplicate of" if t_ms == last_t else "older than"
-        raise EventOrderError(
-            f"{role} event at t_ms={t_ms} is {what} the last {role} event applied "
-            f"(t_ms={last_t}); each series must arrive in event-time order, so drop it "
-            "(dead-letter) or replay the series from the start"
-        )
+    check_newer(f"{role} event", t_ms, last_t)
     return t_ms, value

@@ -10,7 +10,7 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from altseason.errors import EventOrderError
+from streams.order import check_newer
 
 
 class Drawdown:
@@ -30,13 +30,7 @@ class Drawdown:
         EventOrderError for a t_ms not after the last one, ValueError for a price that is not
         a positive finite number; the state is unchanged then.
         """
-        if self.last_t_ms is not None and t_ms <= self.last_t_ms:
-            relation = "a duplicate of" if t_ms == self.last_t_ms else "older than"
-            raise EventOrderError(
-                f"price at t_ms={t_ms} is {relation} the last one applied "
-                f"(t_ms={self.last_t_ms}); prices must arrive in time order per coin, so drop "
-                "it (dead-letter) or replay the series from the start"
-            )
+        check_newer("price", t_ms, self.last_t_ms)
         price = float(price)
         if not (math.isfinite(price) and price > 0):
             raise ValueError(f"price at t_ms={t_ms} must be positive and finite: {price!r}")

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from altseason.errors import EventOrderError
 from schemas.records import Signal
+from streams.order import check_newer
 from streams.rolling import CANCELLATION_RATIO, pearson, window_params
 from streams.signals import make_signal
 
@@ -182,13 +182,7 @@ class RatioHistory:
         EventOrderError for a t_ms not after the last one, ValueError for a ratio that is not
         finite and >= 0; the state is unchanged then.
         """
-        if self.last_t_ms is not None and t_ms <= self.last_t_ms:
-            relation = "a duplicate of" if t_ms == self.last_t_ms else "older than"
-            raise EventOrderError(
-                f"long/short ratio at t_ms={t_ms} is {relation} the last one applied "
-                f"(t_ms={self.last_t_ms}); ratios must arrive in time order per series, so "
-                "drop it (dead-letter) or replay the series from the start"
-            )
+        check_newer("long/short ratio", t_ms, self.last_t_ms)
         ratio = float(ratio)
         if not (math.isfinite(ratio) and ratio >= 0):
             raise ValueError(f"long/short ratio at t_ms={t_ms} must be finite and >= 0: {ratio!r}")

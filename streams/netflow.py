@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from altseason.errors import EventOrderError
 from schemas.records import Signal
+from streams.order import check_newer
 from streams.signals import make_signal
 
 DAY_MS = 86_400_000
@@ -127,12 +127,7 @@ class RollingNetflow:
         EventOrderError for a t_ms older than the last one, ValueError for a negative or
         non-finite flow; the state is unchanged then.
         """
-        if self.last_t_ms is not None and t_ms < self.last_t_ms:
-            raise EventOrderError(
-                f"netflow at t_ms={t_ms} is older than the last one applied "
-                f"(t_ms={self.last_t_ms}); flows must arrive in time order per (exchange, "
-                "token), so drop it (dead-letter) or replay the series from the start"
-            )
+        check_newer("netflow", t_ms, self.last_t_ms, allow_equal=True)
         inflow = float(inflow)
         outflow = float(outflow)
         for what, v in (("inflow", inflow), ("outflow", outflow)):

@@ -13,17 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from altseason.errors import EventOrderError
-
-
-def _check_day(what: str, day: date, last_day: date | None) -> None:
-    if last_day is not None and day <= last_day:
-        relation = "a duplicate of" if day == last_day else "older than"
-        raise EventOrderError(
-            f"{what} for {day.isoformat()} is {relation} the last day applied "
-            f"({last_day.isoformat()}); daily closes must arrive in date order, so drop it "
-            "(dead-letter) or replay the series from the start"
-        )
+from streams.order import check_newer
 
 
 def _iso(day: date | None) -> str | None:
@@ -74,7 +64,7 @@ class AllTimeHigh:
         EventOrderError for a day not after the last one, ValueError for a close that is not a
         positive finite number; the state is unchanged then.
         """
-        _check_day("index close", day, self.last_day)
+        check_newer("index close", day, self.last_day)
         close = float(close)
         if not (math.isfinite(close) and close > 0):
             raise ValueError(f"close for {day.isoformat()} must be positive and finite: {close!r}")
@@ -184,7 +174,7 @@ class OutperformanceStreak:
         EventOrderError for a day not after the last one, ValueError for a non-finite return;
         the state is unchanged then.
         """
-        _check_day("session returns", day, self.last_day)
+        check_newer("session returns", day, self.last_day)
         index_return = float(index_return)
         benchmark_return = float(benchmark_return)
         if not (math.isfinite(index_return) and math.isfinite(benchmark_return)):

@@ -26,9 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from altseason.errors import EventOrderError
 from streams.hysteresis import band, check_levels
 from streams.netflow import DAY_MS
+from streams.order import check_newer
 
 COMPONENTS = (
     "index_ath", "relative_strength", "correlation", "long_bias", "accumulation", "breadth"
@@ -192,12 +192,7 @@ class AltseasonScore:
         if not math.isfinite(raw):
             raise ValueError(f"raw value of {component!r} at t_ms={t_ms} must be finite: {raw!r}")
         last = self._values.get(component)
-        if last is not None and t_ms < last[0]:
-            raise EventOrderError(
-                f"{component} at t_ms={t_ms} is older than its last update (t_ms={last[0]}); "
-                "each component must arrive in time order, so drop it (dead-letter) or replay "
-                "from the start"
-            )
+        check_newer(component, t_ms, last[0] if last is not None else None, allow_equal=True)
         self._values[component] = (t_ms, raw)
         if self._newest_t_ms is None or t_ms > self._newest_t_ms:
             self._newest_t_ms = t_ms
