@@ -124,10 +124,11 @@ class RollingNetflow:
     def update(self, t_ms: int, inflow: float, outflow: float) -> dict[str, float]:
         """Add one observation; {window name: netflow sum over (t_ms - length, t_ms]}.
 
-        EventOrderError for a t_ms older than the last one, ValueError for a negative or
-        non-finite flow; the state is unchanged then.
+        EventOrderError for a t_ms not after the last one (the same t_ms again too: a repeat
+        would count its flows twice), ValueError for a negative or non-finite flow; the state
+        is unchanged then.
         """
-        check_newer("netflow", t_ms, self.last_t_ms, allow_equal=True)
+        check_newer("netflow", t_ms, self.last_t_ms)
         inflow = float(inflow)
         outflow = float(outflow)
         for what, v in (("inflow", inflow), ("outflow", outflow)):

@@ -16,9 +16,9 @@ WINDOWS = {"1h": 3_600_000, "1d": DAY_MS, "7d": 7 * DAY_MS}
 
 
 def random_flows(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Irregular event times (bursts, gaps, equal times) and heavy-tailed flows."""
+    """Irregular event times (bursts, gaps) and heavy-tailed flows."""
     rng = np.random.default_rng(seed)
-    gaps = rng.choice([0, 1, 60_000, 1_800_000, 3_600_000, 5 * DAY_MS], size=n,
+    gaps = rng.choice([10, 1, 60_000, 1_800_000, 3_600_000, 5 * DAY_MS], size=n,
                       p=[0.1, 0.05, 0.4, 0.3, 0.14, 0.01])
     t = 1_700_000_000_000 + np.cumsum(gaps)
     inflow = rng.exponential(1000.0, size=n) * (rng.random(n) < 0.7)
@@ -38,7 +38,9 @@ def test_half_open_window_exact() -> None:
     assert rn.update(9, 0.0, 2.0) == {"w": 3.0}
     assert rn.update(10, 1.0, 0.0) == {"w": -1.0}  # t=0 is out: (0, 10]
     assert rn.count("w") == 2
-    assert rn.update(10, 4.0, 0.0) == {"w": 3.0}  # same ms: both counted
+    with pytest.raises(EventOrderError, match="t_ms=10 is a duplicate of .*t_ms=10"):
+        rn.update(10, 4.0, 0.0)  # the same ms again is a repeat: not counted twice
+    assert rn.update(11, 4.0, 0.0) == {"w": 3.0}  # (1, 11]
     assert rn.update(19, 0.0, 0.0) == {"w": 5.0}  # t=9 is out
     assert (rn.inflow("w"), rn.outflow("w"), rn.netflow("w")) == (5.0, 0.0, 5.0)
     assert rn.update(29, 0.0, 7.0) == {"w": -7.0}
@@ -137,8 +139,10 @@ def test_out_of_order_and_bad_values_leave_state_unchanged() -> None:
     for bad_in, bad_out in ((-1.0, 0.0), (0.0, -1e-9), (math.nan, 0.0), (0.0, math.inf)):
         with pytest.raises(ValueError, match="finite and >= 0"):
             rn.update(60, bad_in, bad_out)
+    with pytest.raises(EventOrderError, match="t_ms=50 is a duplicate of .*t_ms=50"):
+        rn.update(50, 0.0, 3.0)  # the same ms again: a repeat
     assert rn.to_state() == before
-    assert rn.update(50, 0.0, 3.0) == {"w": -2.0}  # the same ms is not out of order
+    assert rn.update(51, 0.0, 3.0) == {"w": -2.0}
 
 
 def test_constructor_validation() -> None:
