@@ -5,23 +5,15 @@ a positive Spearman correlation of ratio against market-cap rank (1 = largest) a
 slope of ``ln(ratio)`` on rank. ``RatioHistory`` flags crowding in one (exchange, symbol,
 variant) series by the z-score of each new ratio against the window of ratios before it.
 
-``RatioHistory`` keeps the window's mean and sum of squared deviations ``M2`` with Welford's
-add and remove steps (the same as in ``streams.rolling``), on values ``x = ratio - k`` shifted
-by a constant taken inside the window, so a large offset costs no precision::
-
-    add x:     n' = n + 1;  m' = m + (x - m) / n';  M2' = M2 + (x - m) * (x - m')
-    remove x:  n' = n - 1;  m' = m - (x - m) / n';  M2' = M2 - (x - m') * (x - m)
-
-and recomputes shift, mean and M2 exactly from the buffer (``math.fsum``) every
-``reanchor_every`` updates, and at once when M2 falls below ``CANCELLATION_RATIO`` of its peak
-since then (large values have left, M2 is mostly rounding residue), so rounding drift from the
-removals cannot accumulate and the amortised cost stays O(1).
+``RatioHistory`` keeps the window's mean and sum of squared deviations in
+``streams.rolling.RollingMoments``, the engine of the rolling correlation too: Welford's add and
+remove steps on shifted values, with an exact re-anchor every ``reanchor_every`` updates and
+when the sum has cancelled, so rounding drift cannot accumulate and an update costs O(1).
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +22,7 @@ import numpy as np
 
 from schemas.records import Signal
 from streams.order import check_newer
-from streams.rolling import CANCELLATION_RATIO, pearson, window_params
+from streams.rolling import RollingMoments, pearson, window_params
 from streams.signals import make_signal
 
 
@@ -126,15 +118,7 @@ class RatioHistory:
         self._window, self._min_periods, self._reanchor_every = window_params(
             window, min_periods, reanchor_every, least_periods=2
         )
-        self._values: deque[float] = deque()
-        self._shift = 0.0
-        self._mean = 0.0  # of the shifted values
-        self._m2 = 0.0
-        self._m2_peak = 0.0  # largest M2 since the last re-anchor
-        self._since_anchor = 0
-        # length of the run of equal values ending at the newest one: the window is constant
-        # (std exactly 0) iff the run covers it, which rounding in M2 could otherwise hide
-        self._run = 0
+        self._moments = RollingMoments(self._window, self._reanchor_every)
         self.last_t_ms: int | None = None
 
     @property
@@ -148,33 +132,34 @@ class RatioHistory:
     @property
     def n(self) -> int:
         """Ratios currently in the window."""
-        return len(self._values)
+        return self._moments.n
 
     @property
     def mean(self) -> float | None:
-        return self._shift + self._mean if self._values else None
+        m = self._moments
+        return m.shift + m.mean if m.values else None
 
     @property
     def std(self) -> float | None:
         """Sample standard deviation of the window; None below 2 ratios."""
-        n = len(self._values)
-        if n < 2:
+        m = self._moments
+        if m.n < 2:
             return None
-        if self._run >= n:
+        if m.constant:
             return 0.0
-        return math.sqrt(max(self._m2, 0.0) / (n - 1))
+        return math.sqrt(max(m.m2, 0.0) / (m.n - 1))
 
     def zscore(self, ratio: float) -> float | None:
         """Z-score of ``ratio`` against the current window, without adding it.
 
         None below min_periods, NaN when the window is constant.
         """
-        if len(self._values) < self._min_periods:
+        if self._moments.n < self._min_periods:
             return None
         std = self.std
         if not std:
             return math.nan
-        return ((float(ratio) - self._shift) - self._mean) / std
+        return self._moments.deviation(float(ratio)) / std
 
     def update(self, t_ms: int, ratio: float) -> float | None:
         """Z-score of the new ratio against the window before it, then add it to the window.
@@ -188,68 +173,23 @@ class RatioHistory:
             raise ValueError(f"long/short ratio at t_ms={t_ms} must be finite and >= 0: {ratio!r}")
         z = self.zscore(ratio)
         self.last_t_ms = t_ms
-        if len(self._values) == self._window:
-            self._remove_oldest()
-        self._add(ratio)
-        self._since_anchor += 1
-        if (
-            self._since_anchor >= self._reanchor_every
-            or self._m2 < self._m2_peak * CANCELLATION_RATIO
-        ):
-            self._reanchor()
+        self._moments.push(ratio)
         return z
-
-    def _add(self, x: float) -> None:
-        if not self._values:
-            # shift by the first value so a large offset never enters the sums
-            self._shift = x
-            self._mean = self._m2 = self._m2_peak = 0.0
-        same = bool(self._values) and x == self._values[-1]
-        self._run = min(self._run + 1, self._window) if same else 1
-        self._values.append(x)
-        n = len(self._values)
-        u = x - self._shift
-        d = u - self._mean
-        self._mean += d / n
-        self._m2 += d * (u - self._mean)
-        self._m2_peak = max(self._m2_peak, self._m2)
-
-    def _remove_oldest(self) -> None:
-        x = self._values.popleft()
-        n = len(self._values)  # count after the removal
-        if n == 0:
-            self._mean = self._m2 = 0.0
-            return
-        u = x - self._shift
-        mean = self._mean - (u - self._mean) / n
-        self._m2 -= (u - mean) * (u - self._mean)
-        self._mean = mean
-
-    def _reanchor(self) -> None:
-        """Recompute shift, mean and M2 exactly from the buffer."""
-        self._since_anchor = 0
-        n = len(self._values)
-        if n == 0:
-            return
-        self._shift = math.fsum(self._values) / n
-        us = [x - self._shift for x in self._values]
-        self._mean = math.fsum(us) / n
-        self._m2 = math.fsum((u - self._mean) ** 2 for u in us)
-        self._m2_peak = self._m2
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable state; ``from_state`` continues bit-for-bit from it."""
+        m = self._moments
         return {
             "window": self._window,
             "min_periods": self._min_periods,
             "reanchor_every": self._reanchor_every,
-            "values": list(self._values),
-            "shift": self._shift,
-            "mean": self._mean,
-            "m2": self._m2,
-            "m2_peak": self._m2_peak,
-            "since_anchor": self._since_anchor,
-            "run": self._run,
+            "values": list(m.values),
+            "shift": m.shift,
+            "mean": m.mean,
+            "m2": m.m2,
+            "m2_peak": m.peak,
+            "since_anchor": m.since_anchor,
+            "run": m.run,
             "last_t_ms": self.last_t_ms,
         }
 
@@ -261,14 +201,13 @@ class RatioHistory:
             raise ValueError(
                 f"ratio history state has {len(values)} values for window {rh._window}"
             )
-        rh._values = deque(values)
+        m2 = float(state["m2"])
         # states saved before the shift and peak were kept: unshifted, just re-anchored
-        rh._shift = float(state.get("shift", 0.0))
-        rh._mean = float(state["mean"])
-        rh._m2 = float(state["m2"])
-        rh._m2_peak = float(state.get("m2_peak", rh._m2))
-        rh._since_anchor = int(state["since_anchor"])
-        rh._run = int(state["run"])
+        rh._moments = RollingMoments.restore(
+            rh._window, rh._reanchor_every, values, shift=float(state.get("shift", 0.0)),
+            mean=float(state["mean"]), m2=m2, peak=float(state.get("m2_peak", m2)),
+            since_anchor=int(state["since_anchor"]), run=int(state["run"]),
+        )
         last = state["last_t_ms"]
         rh.last_t_ms = int(last) if last is not None else None
         return rh

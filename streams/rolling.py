@@ -1,37 +1,35 @@
-"""Rolling Pearson correlation and beta over a fixed window, O(1) per update (pure, no I/O).
+"""Rolling moments, Pearson correlation and beta over a window, O(1) per update (pure, no I/O).
 
-The window's pairs are kept in a ring buffer. Means and co-moments are kept on values shifted
-by a constant ``(kx, ky)`` taken inside the window (correlation and beta do not depend on a
-shift); for series with a large offset, e.g. prices around 1e9, ``x - kx`` is then exact and
-no precision is lost to the offset. With ``u = x - kx``, ``v = y - ky`` and ``n`` pairs:
+``RollingMoments`` is the one engine: the window's values in a ring buffer, their mean and sum
+of squared deviations ``M2`` kept on values shifted by a constant ``k`` taken inside the window
+(moments about the mean do not depend on a shift); for series with a large offset, e.g. prices
+around 1e9, ``x - k`` is then exact and no precision is lost to the offset. With ``u = x - k``
+and ``n`` values:
 
-add ``(u, v)`` (Welford)::
+add ``u`` (Welford)::
 
-    n' = n + 1
-    du = u - mu;  mu' = mu + du / n'
-    dv = v - mv;  mv' = mv + dv / n'
-    Sxx' = Sxx + du * (u - mu')
-    Syy' = Syy + dv * (v - mv')
-    Sxy' = Sxy + du * (v - mv')
+    n' = n + 1;  d = u - m;  m' = m + d / n';  M2' = M2 + d * (u - m')
 
-remove the oldest ``(u, v)`` (the same step run backwards)::
+remove the oldest ``u`` (the same step run backwards)::
 
-    n' = n - 1
-    mu' = mu - (u - mu) / n';  mv' = mv - (v - mv) / n'
-    Sxx' = Sxx - (u - mu') * (u - mu)
-    Syy' = Syy - (v - mv') * (v - mv)
-    Sxy' = Sxy - (u - mu') * (v - mv)
+    n' = n - 1;  m' = m - (u - m) / n';  M2' = M2 - (u - m') * (u - m)
+
+``RollingCorrelation`` keeps one such window for x and one for y (``Sxx`` and ``Syy`` are their
+M2) and the co-moment of the pairs beside them::
+
+    add:     Sxy' = Sxy + du * (v - mv')
+    remove:  Sxy' = Sxy - (u - mu') * (v - mv)
 
 ``correlation = Sxy / sqrt(Sxx * Syy)`` and ``beta = Sxy / Sxx`` (slope of y on x). Every
-``reanchor_every`` updates the shift, means and co-moments are recomputed exactly from the
+``reanchor_every`` updates the shift, means and (co-)moments are recomputed exactly from the
 buffer (two passes, ``math.fsum``), so rounding drift from the removals cannot accumulate and
 the amortised cost stays O(1).
 
-Each removal leaves a rounding residue of about ``eps`` times the co-moment before it. When
-large values leave the window (a volatile stretch followed by a calm one), ``Sxx`` or ``Syy``
-can fall far below the residue of those removals: the correlation would be wrong, even NaN,
-until the next periodic re-anchor. So the update also re-anchors at once when a co-moment falls
-below ``CANCELLATION_RATIO`` of its peak since the last re-anchor.
+Each removal leaves a rounding residue of about ``eps`` times the moment before it. When large
+values leave the window (a volatile stretch followed by a calm one), ``M2`` can fall far below
+the residue of those removals: a standard deviation or correlation would be wrong, even NaN,
+until the next periodic re-anchor. So an update also re-anchors at once when an M2 falls below
+``CANCELLATION_RATIO`` of its peak since the last re-anchor.
 """
 
 from __future__ import annotations
@@ -109,6 +107,116 @@ def window_params(
     return window, min_periods, reanchor_every
 
 
+class RollingMoments:
+    """Mean and ``M2`` (sum of squared deviations) of the last ``window`` values, in O(1).
+
+    The engine of the rolling estimators (see the module docstring). ``push`` is the whole
+    update of one window; an estimator over several windows of the same length (x and y of a
+    correlation) runs ``add``, ``remove_oldest`` and ``reanchor`` on all of them together, so
+    their re-anchor counts stay equal.
+    """
+
+    def __init__(self, window: int, reanchor_every: int) -> None:
+        self.window = window
+        self.reanchor_every = reanchor_every
+        self.values: deque[float] = deque()
+        self.shift = 0.0
+        self.mean = 0.0  # of the shifted values
+        self.m2 = 0.0
+        self.peak = 0.0  # largest M2 since the last re-anchor (see CANCELLATION_RATIO)
+        self.since_anchor = 0
+        # length of the run of equal values ending at the newest one: the window is constant
+        # (M2 exactly 0) iff the run covers it, which rounding in M2 could otherwise hide
+        self.run = 0
+
+    @classmethod
+    def restore(
+        cls, window: int, reanchor_every: int, values: list[float], *, shift: float,
+        mean: float, m2: float, peak: float, since_anchor: int, run: int,
+    ) -> RollingMoments:
+        """The engine in a saved state (the estimators' ``from_state``)."""
+        moments = cls(window, reanchor_every)
+        moments.values = deque(values)
+        moments.shift, moments.mean, moments.m2, moments.peak = shift, mean, m2, peak
+        moments.since_anchor = since_anchor
+        moments.run = run
+        return moments
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def constant(self) -> bool:
+        """All values in the window are equal (exactly, whatever M2's rounding)."""
+        return self.run >= len(self.values)
+
+    @property
+    def due(self) -> bool:
+        """A re-anchor is due: ``reanchor_every`` additions since the last, or M2 cancelled."""
+        return (
+            self.since_anchor >= self.reanchor_every or self.m2 < self.peak * CANCELLATION_RATIO
+        )
+
+    def deviation(self, x: float) -> float:
+        """``x`` minus the window's mean (on the shifted values, where no offset is lost)."""
+        return (x - self.shift) - self.mean
+
+    def push(self, x: float) -> float:
+        """Add ``x``, evicting the oldest value when full, and re-anchor when due.
+
+        ``x``'s deviation from the mean before it was added.
+        """
+        if len(self.values) == self.window:
+            self.remove_oldest()
+        d = self.add(x)
+        if self.due:
+            self.reanchor()
+        return d
+
+    def add(self, x: float) -> float:
+        """Append ``x`` to a window that is not full; its deviation from the mean before it."""
+        if not self.values:
+            # shift by the first value so a large offset never enters the sums
+            self.shift = x
+            self.mean = self.m2 = self.peak = 0.0
+        same = bool(self.values) and x == self.values[-1]
+        self.run = min(self.run + 1, self.window) if same else 1
+        self.values.append(x)
+        u = x - self.shift
+        d = u - self.mean
+        self.mean += d / len(self.values)
+        self.m2 += d * (u - self.mean)
+        self.peak = max(self.peak, self.m2)
+        self.since_anchor += 1
+        return d
+
+    def remove_oldest(self) -> float:
+        """Drop the oldest value and return it."""
+        x = self.values.popleft()
+        n = len(self.values)  # count after the removal
+        if n == 0:
+            self.mean = self.m2 = 0.0
+            return x
+        u = x - self.shift
+        mean = self.mean - (u - self.mean) / n
+        self.m2 -= (u - mean) * (u - self.mean)
+        self.mean = mean
+        return x
+
+    def reanchor(self) -> list[float]:
+        """Recompute shift, mean and M2 exactly from the buffer; the values' deviations."""
+        self.since_anchor = 0
+        n = len(self.values)
+        if n == 0:
+            return []
+        self.shift = math.fsum(self.values) / n
+        self.mean = math.fsum(x - self.shift for x in self.values) / n
+        deviations = [self.deviation(x) for x in self.values]
+        self.m2 = self.peak = math.fsum(d * d for d in deviations)
+        return deviations
+
+
 class RollingCorrelation:
     """Pearson correlation and beta of the last ``window`` (x, y) pairs, updated in O(1)."""
 
@@ -118,23 +226,9 @@ class RollingCorrelation:
         self._window, self._min_periods, self._reanchor_every = window_params(
             window, min_periods, reanchor_every, least_periods=1
         )
-        self._xs: deque[float] = deque()
-        self._ys: deque[float] = deque()
-        self._kx = 0.0  # shifts
-        self._ky = 0.0
-        self._mu = 0.0  # means of the shifted values
-        self._mv = 0.0
-        self._sxx = 0.0
-        self._syy = 0.0
-        self._sxy = 0.0
-        # largest Sxx and Syy since the last re-anchor (see CANCELLATION_RATIO)
-        self._peak_xx = 0.0
-        self._peak_yy = 0.0
-        self._since_anchor = 0
-        # length of the run of equal values ending at the newest pair: a window is constant
-        # (zero variance, exactly) iff the run covers it, which rounding could otherwise hide
-        self._run_x = 0
-        self._run_y = 0
+        self._x = RollingMoments(self._window, self._reanchor_every)
+        self._y = RollingMoments(self._window, self._reanchor_every)
+        self._sxy = 0.0  # co-moment of the pairs
 
     @property
     def window(self) -> int:
@@ -147,17 +241,19 @@ class RollingCorrelation:
     @property
     def n(self) -> int:
         """Pairs currently in the window."""
-        return len(self._xs)
+        return self._x.n
 
     @property
     def correlation(self) -> float | None:
         """None below min_periods; NaN when x or y is constant over the window."""
-        n = self.n
+        xm, ym = self._x, self._y
+        n = len(xm.values)
         if n < self._min_periods:
             return None
-        if n < 2 or self._run_x >= n or self._run_y >= n or self._sxx <= 0 or self._syy <= 0:
+        sxx, syy = xm.m2, ym.m2
+        if n < 2 or xm.constant or ym.constant or sxx <= 0 or syy <= 0:
             return math.nan
-        scale = _norm(self._sxx, self._syy)
+        scale = _norm(sxx, syy)
         if scale == 0.0:
             return math.nan
         r = self._sxy / scale
@@ -166,12 +262,13 @@ class RollingCorrelation:
     @property
     def beta(self) -> float | None:
         """Least-squares slope of y on x; None below min_periods, NaN when x is constant."""
-        n = self.n
+        xm = self._x
+        n = len(xm.values)
         if n < self._min_periods:
             return None
-        if n < 2 or self._run_x >= n or self._sxx <= 0:
+        if n < 2 or xm.constant or xm.m2 <= 0:
             return math.nan
-        return self._sxy / self._sxx
+        return self._sxy / xm.m2
 
     def update(self, x: float, y: float) -> float | None:
         """Add a pair (evicting the oldest when full); the correlation, or None if too few.
@@ -182,91 +279,39 @@ class RollingCorrelation:
         y = float(y)
         if not (math.isfinite(x) and math.isfinite(y)):
             raise ValueError(f"non-finite pair ({x!r}, {y!r}) for a rolling correlation")
-        if len(self._xs) == self._window:
-            self._remove_oldest()
-        self._add(x, y)
-        self._since_anchor += 1
-        if (
-            self._since_anchor >= self._reanchor_every
-            or self._sxx < self._peak_xx * CANCELLATION_RATIO
-            or self._syy < self._peak_yy * CANCELLATION_RATIO
-        ):
-            self._reanchor()
+        xm, ym = self._x, self._y
+        if len(xm.values) == self._window:
+            # evict the oldest pair: Sxy' = Sxy - (u - mu') * (v - mv), y's mean before the
+            # removal and x's after it (a full window keeps >= 1 pair, window >= 2)
+            dv = ym.deviation(ym.values[0])
+            ym.remove_oldest()
+            self._sxy -= xm.deviation(xm.remove_oldest()) * dv
+        elif not xm.values:
+            self._sxy = 0.0
+        du = xm.add(x)
+        ym.add(y)
+        self._sxy += du * ym.deviation(y)
+        if xm.due or ym.due:
+            dus = xm.reanchor()
+            dvs = ym.reanchor()
+            self._sxy = math.fsum(a * b for a, b in zip(dus, dvs, strict=True))
         return self.correlation
-
-    def _add(self, x: float, y: float) -> None:
-        if not self._xs:
-            # shift by the first pair so a large offset never enters the sums
-            self._kx, self._ky = x, y
-            self._mu = self._mv = self._sxx = self._syy = self._sxy = 0.0
-            self._peak_xx = self._peak_yy = 0.0
-        w = self._window
-        self._run_x = min(self._run_x + 1, w) if self._xs and x == self._xs[-1] else 1
-        self._run_y = min(self._run_y + 1, w) if self._ys and y == self._ys[-1] else 1
-        self._xs.append(x)
-        self._ys.append(y)
-        n = len(self._xs)
-        u = x - self._kx
-        v = y - self._ky
-        du = u - self._mu
-        dv = v - self._mv
-        self._mu += du / n
-        self._mv += dv / n
-        self._sxx += du * (u - self._mu)
-        self._syy += dv * (v - self._mv)
-        self._sxy += du * (v - self._mv)
-        self._peak_xx = max(self._peak_xx, self._sxx)
-        self._peak_yy = max(self._peak_yy, self._syy)
-
-    def _remove_oldest(self) -> None:
-        x = self._xs.popleft()
-        y = self._ys.popleft()
-        n = len(self._xs)  # count after the removal
-        if n == 0:
-            self._mu = self._mv = self._sxx = self._syy = self._sxy = 0.0
-            return
-        u = x - self._kx
-        v = y - self._ky
-        mu = self._mu - (u - self._mu) / n
-        mv = self._mv - (v - self._mv) / n
-        self._sxx -= (u - mu) * (u - self._mu)
-        self._syy -= (v - mv) * (v - self._mv)
-        self._sxy -= (u - mu) * (v - self._mv)
-        self._mu, self._mv = mu, mv
-
-    def _reanchor(self) -> None:
-        """Recompute shift, means and co-moments exactly from the buffer."""
-        self._since_anchor = 0
-        n = len(self._xs)
-        if n == 0:
-            return
-        self._kx = math.fsum(self._xs) / n
-        self._ky = math.fsum(self._ys) / n
-        us = [x - self._kx for x in self._xs]
-        vs = [y - self._ky for y in self._ys]
-        self._mu = math.fsum(us) / n
-        self._mv = math.fsum(vs) / n
-        dus = [u - self._mu for u in us]
-        dvs = [v - self._mv for v in vs]
-        self._sxx = math.fsum(d * d for d in dus)
-        self._syy = math.fsum(d * d for d in dvs)
-        self._sxy = math.fsum(a * b for a, b in zip(dus, dvs, strict=True))
-        self._peak_xx, self._peak_yy = self._sxx, self._syy
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable state; ``from_state`` continues bit-for-bit from it."""
+        x, y = self._x, self._y
         return {
             "window": self._window,
             "min_periods": self._min_periods,
             "reanchor_every": self._reanchor_every,
-            "xs": list(self._xs),
-            "ys": list(self._ys),
-            "shift": [self._kx, self._ky],
-            "means": [self._mu, self._mv],
-            "comoments": [self._sxx, self._syy, self._sxy],
-            "peaks": [self._peak_xx, self._peak_yy],
-            "since_anchor": self._since_anchor,
-            "runs": [self._run_x, self._run_y],
+            "xs": list(x.values),
+            "ys": list(y.values),
+            "shift": [x.shift, y.shift],
+            "means": [x.mean, y.mean],
+            "comoments": [x.m2, y.m2, self._sxy],
+            "peaks": [x.peak, y.peak],
+            "since_anchor": x.since_anchor,
+            "runs": [x.run, y.run],
         }
 
     @classmethod
@@ -278,13 +323,19 @@ class RollingCorrelation:
             raise ValueError(
                 f"rolling state has {len(xs)} x and {len(ys)} y values for window {rc._window}"
             )
-        rc._xs = deque(xs)
-        rc._ys = deque(ys)
-        rc._kx, rc._ky = (float(v) for v in state["shift"])
-        rc._mu, rc._mv = (float(v) for v in state["means"])
-        rc._sxx, rc._syy, rc._sxy = (float(v) for v in state["comoments"])
+        kx, ky = (float(v) for v in state["shift"])
+        mu, mv = (float(v) for v in state["means"])
+        sxx, syy, rc._sxy = (float(v) for v in state["comoments"])
         # states saved before the peaks were kept: treat them as just re-anchored
-        rc._peak_xx, rc._peak_yy = (float(v) for v in state.get("peaks", [rc._sxx, rc._syy]))
-        rc._since_anchor = int(state["since_anchor"])
-        rc._run_x, rc._run_y = (int(v) for v in state["runs"])
+        peak_x, peak_y = (float(v) for v in state.get("peaks", [sxx, syy]))
+        since_anchor = int(state["since_anchor"])
+        run_x, run_y = (int(v) for v in state["runs"])
+        rc._x = RollingMoments.restore(
+            rc._window, rc._reanchor_every, xs, shift=kx, mean=mu, m2=sxx, peak=peak_x,
+            since_anchor=since_anchor, run=run_x,
+        )
+        rc._y = RollingMoments.restore(
+            rc._window, rc._reanchor_every, ys, shift=ky, mean=mv, m2=syy, peak=peak_y,
+            since_anchor=since_anchor, run=run_y,
+        )
         return rc
