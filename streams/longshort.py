@@ -22,7 +22,7 @@ import numpy as np
 
 from schemas.records import Signal
 from streams.order import check_newer
-from streams.rolling import RollingMoments, pearson, window_params
+from streams.rolling import RollingEstimator, RollingMoments, pearson
 from streams.signals import make_signal
 
 
@@ -105,7 +105,7 @@ def cross_section(
     )
 
 
-class RatioHistory:
+class RatioHistory(RollingEstimator):
     """Z-score of each new ratio of one (exchange, symbol, variant) series vs its recent past.
 
     The past is the last ``window`` ratios before the new one; the standard deviation is the
@@ -115,19 +115,9 @@ class RatioHistory:
     def __init__(
         self, window: int, min_periods: int | None = None, reanchor_every: int | None = None
     ) -> None:
-        self._window, self._min_periods, self._reanchor_every = window_params(
-            window, min_periods, reanchor_every, least_periods=2
-        )
+        super().__init__(window, min_periods, reanchor_every, least_periods=2)
         self._moments = RollingMoments(self._window, self._reanchor_every)
         self.last_t_ms: int | None = None
-
-    @property
-    def window(self) -> int:
-        return self._window
-
-    @property
-    def min_periods(self) -> int:
-        return self._min_periods
 
     @property
     def n(self) -> int:

@@ -107,6 +107,27 @@ def window_params(
     return window, min_periods, reanchor_every
 
 
+class RollingEstimator:
+    """A statistic over the last ``window`` observations, defined from ``min_periods`` of them,
+    with an exact re-anchor every ``reanchor_every`` updates (see ``window_params``)."""
+
+    def __init__(
+        self, window: int, min_periods: int | None, reanchor_every: int | None,
+        least_periods: int,
+    ) -> None:
+        self._window, self._min_periods, self._reanchor_every = window_params(
+            window, min_periods, reanchor_every, least_periods
+        )
+
+    @property
+    def window(self) -> int:
+        return self._window
+
+    @property
+    def min_periods(self) -> int:
+        return self._min_periods
+
+
 class RollingMoments:
     """Mean and ``M2`` (sum of squared deviations) of the last ``window`` values, in O(1).
 
@@ -217,26 +238,16 @@ class RollingMoments:
         return deviations
 
 
-class RollingCorrelation:
+class RollingCorrelation(RollingEstimator):
     """Pearson correlation and beta of the last ``window`` (x, y) pairs, updated in O(1)."""
 
     def __init__(
         self, window: int, min_periods: int | None = None, reanchor_every: int | None = None
     ) -> None:
-        self._window, self._min_periods, self._reanchor_every = window_params(
-            window, min_periods, reanchor_every, least_periods=1
-        )
+        super().__init__(window, min_periods, reanchor_every, least_periods=1)
         self._x = RollingMoments(self._window, self._reanchor_every)
         self._y = RollingMoments(self._window, self._reanchor_every)
         self._sxy = 0.0  # co-moment of the pairs
-
-    @property
-    def window(self) -> int:
-        return self._window
-
-    @property
-    def min_periods(self) -> int:
-        return self._min_periods
 
     @property
     def n(self) -> int:
