@@ -404,6 +404,25 @@ def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
     return dataclasses.replace(obj, **changes)
 
 
+def read_yaml_mapping(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """The mapping a YAML file holds (an empty file holds an empty one); ConfigError naming
+    ``what`` and the file otherwise: unreadable, not YAML, or not a mapping."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{what} {path} must hold a mapping (name: value lines), "
+                          f"not a {type(data).__name__}")
+    return dict(data)
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
@@ -412,14 +431,7 @@ def load_settings(
     settings = Settings()
     path = path or env.get(f"{ENV_PREFIX}CONFIG")
     if path:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"config file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"config file {path} must hold a mapping of settings")
+        data = read_yaml_mapping(path, "config file")
         _reject_secrets(data)
         settings = _apply(settings, data, "")
     overrides: dict[str, Any] = {}

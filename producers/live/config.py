@@ -22,11 +22,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from altseason.config import read_yaml_mapping
 from altseason.errors import ConfigError
 from producers.live.core import Source, SourceConfig
 
@@ -94,14 +92,7 @@ def parse_sources(items: Any) -> tuple[Source, ...]:
 
 def load_live_config(path: str | os.PathLike[str]) -> LiveConfig:
     """Read, validate and build everything; ConfigError names the bad field."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"live config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"live config {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"live config {path} must hold a mapping (kafka, sources)")
+    data = read_yaml_mapping(path, "live config")
     known = ("kafka", "status_interval_seconds", "sources")
     for key in data:
         if key not in known:

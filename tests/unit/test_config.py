@@ -102,7 +102,7 @@ INVALID_YAML = [
     ("topic_partitions: 0", "topic_partitions and topic_replication_factor must be >= 1"),
     ("kafka_session_timeout_seconds: 3", "kafka_session_timeout_seconds must be between 10 and "
                                          "1800, got 3"),
-    ("- web_port\n- 1", "must hold a mapping of settings"),
+    ("- web_port\n- 1", "must hold a mapping (name: value lines), not a list"),
     ("web_port: [1", "is not valid YAML"),
 ]
 

@@ -246,6 +246,12 @@ def test_missing_or_invalid_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("sources: [")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_live_config(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- sources")
+    with pytest.raises(ConfigError, match=r"live config .*list.yaml must hold a mapping"):
+        load_live_config(tmp_path / "list.yaml")
+    (tmp_path / "latin1.yaml").write_bytes(b"sources: [caf\xe9]")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_live_config(tmp_path / "latin1.yaml")
 
 
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
