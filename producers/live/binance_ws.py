@@ -31,9 +31,12 @@ from altseason.errors import ConfigError, SourceError
 from producers.live.core import (
     Backoff,
     Emitter,
+    MalformedInput,
     Source,
     SourceConfig,
     iso_from_ms,
+    number,
+    optional_number,
     plausible_ms,
     reconnect_forever,
     watched,
@@ -77,32 +80,10 @@ REST_PAGE = 1000
 NO_TRADE = -1
 
 
-class MalformedFrame(ValueError):
-    """A frame or REST row that cannot be normalised; ``reason`` is stable for log-once."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _number(data: Mapping[str, Any], field: str, kind: str) -> float:
-    try:
-        value = float(data[field])
-    except KeyError:
-        raise MalformedFrame(f"{kind} without field {field!r}") from None
-    except (TypeError, ValueError):
-        raise MalformedFrame(f"{kind} with a non-numeric {field!r}") from None
-    except OverflowError:  # an integer beyond any float
-        raise MalformedFrame(f"{kind} with a non-finite {field!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise MalformedFrame(f"{kind} with a non-finite {field!r}")
-    return value
-
-
 def _integer(data: Mapping[str, Any], field: str, kind: str) -> int:
     value = data.get(field)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedFrame(f"{kind} without an integer {field!r}")
+        raise MalformedInput(f"{kind} without an integer {field!r}")
     return value
 
 
@@ -115,7 +96,7 @@ def _stamp(epoch_ms: int, field: str, kind: str) -> str:
     try:
         return iso_from_ms(plausible_ms(epoch_ms, field))
     except ValueError:
-        raise MalformedFrame(f"{kind} with an implausible time {field!r}") from None
+        raise MalformedInput(f"{kind} with an implausible time {field!r}") from None
 
 
 def parse_combined(raw: str | bytes) -> tuple[str, Mapping[str, Any]]:
@@ -123,12 +104,12 @@ def parse_combined(raw: str | bytes) -> tuple[str, Mapping[str, Any]]:
     try:
         frame = json.loads(raw)
     except (TypeError, ValueError, RecursionError):
-        raise MalformedFrame("not JSON") from None
+        raise MalformedInput("not JSON") from None
     if not isinstance(frame, dict):
-        raise MalformedFrame("not a JSON object")
+        raise MalformedInput("not a JSON object")
     stream, data = frame.get("stream"), frame.get("data")
     if not isinstance(stream, str) or "@" not in stream or not isinstance(data, dict):
-        raise MalformedFrame("not a combined-stream event (no stream/data)")
+        raise MalformedInput("not a combined-stream event (no stream/data)")
     return stream, data
 
 
@@ -139,12 +120,11 @@ def agg_trade_tick(data: Mapping[str, Any], exchange: str, symbol: str) -> tuple
     """
     kind = "aggTrade"
     agg_id = _integer(data, "a", kind)
-    price, amount = _number(data, "p", kind), _number(data, "q", kind)
-    if price <= 0 or amount < 0:
-        raise MalformedFrame(f"{kind} with a non-positive price or negative quantity")
+    price = number(data.get("p"), f"{kind}.p", positive=True)
+    amount = number(data.get("q"), f"{kind}.q", minimum=0)
     maker = data.get("m")
     if not isinstance(maker, bool):
-        raise MalformedFrame(f"{kind} without a boolean 'm'")
+        raise MalformedInput(f"{kind} without a boolean 'm'")
     tick = CryptoTick(exchange=exchange, symbol=symbol,
                       event_time=_time(data, "T", kind),
                       price=price, amount=amount, side="sell" if maker else "buy",
@@ -156,12 +136,11 @@ def book_ticker(data: Mapping[str, Any], exchange: str, symbol: str,
                 received_ms: int) -> CryptoTicker:
     """Best bid/ask. Spot events carry no time: then the time of receipt is used."""
     kind = "bookTicker"
-    bid, ask = _number(data, "b", kind), _number(data, "a", kind)
-    if bid < 0 or ask < 0:
-        raise MalformedFrame(f"{kind} with a negative price")
+    bid = number(data.get("b"), f"{kind}.b", minimum=0)
+    ask = number(data.get("a"), f"{kind}.a", minimum=0)
     stamp = data.get("T", data.get("E", received_ms))
     if isinstance(stamp, bool) or not isinstance(stamp, int):
-        raise MalformedFrame(f"{kind} with a non-integer time")
+        raise MalformedInput(f"{kind} with a non-integer time")
     return CryptoTicker(exchange=exchange, symbol=symbol, event_time=_stamp(stamp, "T", kind),
                         kind="book", bid=bid, ask=ask)
 
@@ -169,10 +148,8 @@ def book_ticker(data: Mapping[str, Any], exchange: str, symbol: str,
 def mark_price_ticker(data: Mapping[str, Any], exchange: str, symbol: str) -> CryptoTicker:
     """USD-M ``markPriceUpdate``: mark price ``p`` and current funding rate ``r``."""
     kind = "markPriceUpdate"
-    mark = _number(data, "p", kind)
-    if mark <= 0:
-        raise MalformedFrame(f"{kind} with a non-positive mark price")
-    funding = _number(data, "r", kind) if data.get("r") not in (None, "") else None
+    mark = number(data.get("p"), f"{kind}.p", positive=True)
+    funding = optional_number(data.get("r"), f"{kind}.r")
     return CryptoTicker(exchange=exchange, symbol=symbol,
                         event_time=_time(data, "E", kind),
                         kind="mark", mark_price=mark, funding_rate=funding)
@@ -303,7 +280,7 @@ class BinanceStreams(Source):
             channel = stream.split("@", 2)[1]
             symbol = self.symbols.get(sid)
             if symbol is None:
-                raise MalformedFrame("event for a symbol not subscribed")
+                raise MalformedInput("event for a symbol not subscribed")
             if channel == "aggTrade":
                 tick, trade_id = agg_trade_tick(data, self.exchange, symbol)
             elif channel == "bookTicker":
@@ -311,8 +288,8 @@ class BinanceStreams(Source):
             elif channel == "markPrice":
                 ticker = mark_price_ticker(data, self.exchange, symbol)
             else:
-                raise MalformedFrame(f"event of unexpected stream type {channel!r}")
-        except MalformedFrame as exc:
+                raise MalformedInput(f"event of unexpected stream type {channel!r}")
+        except MalformedInput as exc:
             self.malformed(exc.reason, raw)
             return
         key = f"{self.exchange}:{symbol}"
@@ -379,7 +356,7 @@ class BinanceStreams(Source):
             for row in rows:
                 try:
                     tick, trade_id = agg_trade_tick(row, self.exchange, symbol)
-                except MalformedFrame as exc:
+                except MalformedInput as exc:
                     self.malformed(f"REST {exc.reason}", row)
                     continue
                 if trade_id < next_id:

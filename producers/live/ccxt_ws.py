@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -31,10 +30,13 @@ from producers.live.core import (
     MAX_TEXT_CHARS,
     Backoff,
     Emitter,
+    MalformedInput,
     Source,
     SourceConfig,
     StaleConnection,
     iso_from_ms,
+    number,
+    optional_number,
     plausible_ms,
     reconnect_forever,
 )
@@ -50,48 +52,26 @@ SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?\Z")  # \Z: no final newl
 SEEN = "_altseason_seen"
 
 
-class MalformedTrade(ValueError):
-    """A ccxt trade or ticker without what the records need; ``reason`` is stable."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _float(value: Any, field: str, kind: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MalformedTrade(f"{kind} without a numeric {field}")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any float
-        number = math.inf
-    if not math.isfinite(number):
-        raise MalformedTrade(f"{kind} without a numeric {field}")
-    return number
-
-
 def _time(epoch_ms: int, kind: str) -> str:
     try:
         return iso_from_ms(plausible_ms(epoch_ms, "timestamp"))
     except ValueError:
-        raise MalformedTrade(f"{kind} with an implausible timestamp") from None
+        raise MalformedInput(f"{kind} with an implausible timestamp") from None
 
 
 def trade_tick(trade: Mapping[str, Any], exchange: str) -> CryptoTick:
     """A ccxt unified trade as a CryptoTick (side: the taker's, as ccxt gives it)."""
     timestamp, symbol = trade.get("timestamp"), trade.get("symbol")
     if not isinstance(timestamp, int):
-        raise MalformedTrade("trade without a timestamp")
+        raise MalformedInput("trade without a timestamp")
     if not isinstance(symbol, str) or not SYMBOL.match(symbol) or len(symbol) > MAX_TEXT_CHARS:
-        raise MalformedTrade("trade without a usable symbol")
-    price, amount = _float(trade.get("price"), "price", "trade"), _float(
-        trade.get("amount"), "amount", "trade")
-    if price <= 0 or amount < 0:
-        raise MalformedTrade("trade with a non-positive price or negative amount")
+        raise MalformedInput("trade without a usable symbol")
+    price = number(trade.get("price"), "trade.price", positive=True)
+    amount = number(trade.get("amount"), "trade.amount", minimum=0)
     side = trade.get("side")  # ccxt gives the taker's (it inverts Coinbase's maker side)
     trade_id = str(trade.get("id") or "")
     if len(trade_id) > MAX_TEXT_CHARS:
-        raise MalformedTrade("trade with an overlong id")
+        raise MalformedInput("trade with an overlong id")
     return CryptoTick(exchange=exchange, symbol=symbol, event_time=_time(timestamp, "trade"),
                       price=price, amount=amount,
                       side=side if side in ("buy", "sell") else "unknown",
@@ -102,17 +82,13 @@ def ticker_record(ticker: Mapping[str, Any], exchange: str, received_ms: int) ->
     """A ccxt unified ticker as a CryptoTicker (kind "ticker"); no time: time of receipt."""
     symbol = ticker.get("symbol")
     if not isinstance(symbol, str) or not SYMBOL.match(symbol) or len(symbol) > MAX_TEXT_CHARS:
-        raise MalformedTrade("ticker without a usable symbol")
-    values: dict[str, float | None] = {}
-    for field in ("bid", "ask", "last", "markPrice"):
-        value = ticker.get(field)
-        values[field] = None if value is None else _float(value, field, "ticker")
+        raise MalformedInput("ticker without a usable symbol")
+    values = {field: optional_number(ticker.get(field), f"ticker.{field}",
+                                     minimum=0 if field in ("bid", "ask") else None,
+                                     positive=field in ("last", "markPrice"))
+              for field in ("bid", "ask", "last", "markPrice")}
     if all(v is None for v in values.values()):
-        raise MalformedTrade("ticker without bid, ask, last or mark price")
-    book, prices = (values["bid"], values["ask"]), (values["last"], values["markPrice"])
-    if any(v is not None and v < 0 for v in book) or any(v is not None and v <= 0
-                                                         for v in prices):
-        raise MalformedTrade("ticker with a negative bid or ask, or a non-positive price")
+        raise MalformedInput("ticker without bid, ask, last or mark price")
     timestamp = ticker.get("timestamp")
     return CryptoTicker(exchange=exchange, symbol=symbol,
                         event_time=_time(timestamp if isinstance(timestamp, int)
@@ -252,7 +228,7 @@ class CcxtStreams(Source):
                     self.stats.messages += 1
                     try:
                         record = ticker_record(ticker, self.exchange_id, int(time.time() * 1000))
-                    except MalformedTrade as exc:
+                    except MalformedInput as exc:
                         self.malformed(exc.reason, ticker)
                         continue
                     await out.emit("tickers", f"{self.exchange_id}:{symbol}", record)
@@ -261,7 +237,7 @@ class CcxtStreams(Source):
     async def _emit_trade(self, trade: Mapping[str, Any], out: Emitter) -> None:
         try:
             tick = trade_tick(trade, self.exchange_id)
-        except MalformedTrade as exc:
+        except MalformedInput as exc:
             self.malformed(exc.reason, trade.get("info"))
             return
         dedupe = f"{self.exchange_id}:{tick.symbol}:{tick.trade_id}" if tick.trade_id else None

@@ -24,7 +24,6 @@ Config (``type: coingecko``)::
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +36,8 @@ from producers.live.core import (
     SourceConfig,
     epoch_ms,
     iso_from_ms,
+    number,
+    number_if_usable,
     plausible_ms,
 )
 from producers.live.http import Clock, RestClient, next_boundary, optional_url, sleep_until
@@ -57,37 +58,18 @@ PLANS: dict[str, tuple[str, str | None, float]] = {
 }
 
 
-def _float(value: Any, name: str) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an integer beyond any float
-        raise ValueError(f"{name} {shown(value)} is not a finite number") from None
-
-
-def _volume(value: Any) -> float | None:
-    """A 24 h volume if the value is one (a number >= 0), else None: it is optional."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        volume = float(value)
-    except (ValueError, OverflowError):
-        return None
-    return volume if math.isfinite(volume) and volume >= 0 else None
-
-
 def total_market_cap(data: Mapping[str, Any]) -> tuple[int, MarketCap]:
     """(time, record) of ``/global``'s response; ValueError if it lacks the USD total."""
     body = data["data"]
     if not isinstance(body, Mapping):
         raise TypeError(f"data is {type(body).__name__}, not an object")
-    cap = _float(body["total_market_cap"]["usd"], "total_market_cap.usd")
-    if not math.isfinite(cap) or cap <= 0:
-        raise ValueError(f"total_market_cap.usd {cap!r} is not positive")
+    cap = number(body["total_market_cap"]["usd"], "total_market_cap.usd", positive=True)
     t_ms = epoch_ms(body["updated_at"], "updated_at", unit_ms=1000)
     volumes = body.get("total_volume")
     volume = volumes.get("usd") if isinstance(volumes, Mapping) else None
     return t_ms, MarketCap(asset="TOTAL", event_time=iso_from_ms(t_ms), market_cap=cap,
-                           source=SOURCE, volume_24h=_volume(volume) if volume else None)
+                           source=SOURCE,
+                           volume_24h=number_if_usable(volume, "total_volume.usd", minimum=0))
 
 
 def coin_market_cap(item: Mapping[str, Any]) -> tuple[int, MarketCap]:
@@ -95,20 +77,17 @@ def coin_market_cap(item: Mapping[str, Any]) -> tuple[int, MarketCap]:
     asset = str(item["symbol"]).upper()
     if not ASSET.match(asset) or len(asset) > MAX_TEXT_CHARS:
         raise ValueError(f"symbol {shown(item['symbol'])} is not letters and digits")
-    cap = item.get("market_cap")
-    if cap is None or not math.isfinite(_float(cap, "market_cap")) or float(cap) <= 0:
-        raise ValueError(f"{asset} has no market cap ({shown(cap)})")
+    cap = number(item.get("market_cap"), f"{asset} market_cap", positive=True)
     try:
         moment = parse_utc(str(item["last_updated"]))
     except SchemaError as exc:
         raise ValueError(f"last_updated: {exc}") from None
     t_ms = plausible_ms(to_ms(moment), "last_updated")
     rank = item.get("market_cap_rank")
-    volume = item.get("total_volume")
     return t_ms, MarketCap(
-        asset=asset, event_time=iso_utc(moment), market_cap=float(cap), source=SOURCE,
+        asset=asset, event_time=iso_utc(moment), market_cap=cap, source=SOURCE,
         rank=int(rank) if isinstance(rank, int) and 1 <= rank <= INT64[1] else None,
-        volume_24h=_volume(volume) if isinstance(volume, int | float) else None)
+        volume_24h=number_if_usable(item.get("total_volume"), "total_volume", minimum=0))
 
 
 class CoinGeckoSource(Source):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 import random
 import re
@@ -234,6 +235,62 @@ async def reconnect_forever(source: Source, connect_once: Callable[[], Awaitable
         await asyncio.sleep(delay)
 
 
+# -- what sources receive ------------------------------------------------------------------
+
+class MalformedInput(ValueError):
+    """Input from outside (a frame, a REST row, a CSV line) that cannot be used: its source
+    counts it as malformed. ``reason`` names the field, shows the value and says what was
+    expected."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def number(value: Any, field: str, *, minimum: float | None = None,
+           maximum: float | None = None, positive: bool = False) -> float:
+    """``value`` (a number, or its text as exchanges send it) as a finite float within the
+    bounds (``positive``: > 0); MalformedInput naming ``field`` otherwise. True and False are
+    not numbers."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError
+        result = float(value)
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond any float
+        result = math.nan
+    if not math.isfinite(result):
+        expected = "a finite number"
+    elif positive and result <= 0:
+        expected = "> 0"
+    elif minimum is not None and result < minimum:
+        expected = f">= {minimum:g}"
+    elif maximum is not None and result > maximum:
+        expected = f"<= {maximum:g}"
+    else:
+        return result
+    if value is None:
+        raise MalformedInput(f"{field}: missing, must be {expected}")
+    raise MalformedInput(f"{field}: {shown(value)} must be {expected}")
+
+
+def optional_number(value: Any, field: str, *, minimum: float | None = None,
+                    maximum: float | None = None, positive: bool = False) -> float | None:
+    """None for a missing value (None or ""), else ``number``: a bad value is malformed."""
+    if value is None or value == "":
+        return None
+    return number(value, field, minimum=minimum, maximum=maximum, positive=positive)
+
+
+def number_if_usable(value: Any, field: str, *, minimum: float | None = None,
+                     maximum: float | None = None, positive: bool = False) -> float | None:
+    """``number``, or None when the value is missing or unusable: for an extra field (a
+    volume, a mark price) whose bad value must not cost the record it comes with."""
+    try:
+        return number(value, field, minimum=minimum, maximum=maximum, positive=positive)
+    except MalformedInput:
+        return None
+
+
 def iso_from_ms(epoch_ms: int | float) -> str:
     """Exchange epoch milliseconds as the topics' ISO 8601 UTC form (exact, no float drift)."""
     return iso_utc(EPOCH + timedelta(milliseconds=int(epoch_ms)))
@@ -342,16 +399,19 @@ class SourceConfig:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{self.field(key)}: {value!r} is not an integer")
-        self._check_range(key, value, minimum, maximum)
+        self.number(key, default, minimum, maximum)
         return value
 
     def number(self, key: str, default: Any = _REQUIRED, minimum: float | None = None,
                maximum: float | None = None) -> float:
+        """A YAML number (text is refused: ``"5"`` is a quoting mistake) within the bounds."""
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        if isinstance(value, str):
             raise ConfigError(f"{self.field(key)}: {value!r} is not a number")
-        self._check_range(key, value, minimum, maximum)
-        return float(value)
+        try:
+            return number(value, self.field(key), minimum=minimum, maximum=maximum)
+        except MalformedInput as exc:
+            raise ConfigError(exc.reason) from None
 
     def flag(self, key: str, default: Any = _REQUIRED) -> bool:
         value = self._get(key, default)
@@ -397,10 +457,3 @@ class SourceConfig:
         if unknown:
             raise ConfigError(f"{self.field(unknown[0])}: unknown field "
                               f"(known: {', '.join(sorted(self._read))})")
-
-    def _check_range(self, key: str, value: float, minimum: float | None,
-                     maximum: float | None) -> None:
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{self.field(key)}: {value!r} must be >= {minimum:g}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(f"{self.field(key)}: {value!r} must be <= {maximum:g}")

@@ -18,12 +18,19 @@ Config (``type: funding_rate`` or ``type: open_interest``)::
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from producers.live.core import Emitter, Source, SourceConfig, epoch_ms, iso_from_ms
+from producers.live.core import (
+    Emitter,
+    Source,
+    SourceConfig,
+    epoch_ms,
+    iso_from_ms,
+    number,
+    number_if_usable,
+)
 from producers.live.http import (
     MINUTE_MS,
     PERIOD_MS,
@@ -43,28 +50,10 @@ INTERVALS = {"1m": MINUTE_MS, **PERIOD_MS}
 INTERVAL = re.compile(r"[0-9]{1,4}h")
 
 
-def _number(value: Any) -> float | None:
-    """A finite float, or None for a missing or unusable value."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _positive(value: Any) -> float | None:
-    number = _number(value)
-    return number if number is not None and number > 0 else None
-
-
 def funding_record(exchange: str, symbol: str, unified: Mapping[str, Any],
                    now_ms: int) -> tuple[int, FundingRate]:
     """(timestamp, record) of ccxt's funding-rate structure; ValueError if it has no rate."""
-    rate = _number(unified.get("fundingRate"))
-    if rate is None or not -1 <= rate <= 1:
-        raise ValueError(f"fundingRate {unified.get('fundingRate')!r} is not a rate")
+    rate = number(unified.get("fundingRate"), "fundingRate", minimum=-1, maximum=1)
     t_ms = epoch_ms(unified.get("timestamp") or now_ms, "timestamp")
     next_ms = unified.get("fundingTimestamp")
     interval = unified.get("interval")
@@ -74,25 +63,23 @@ def funding_record(exchange: str, symbol: str, unified: Mapping[str, Any],
         else None,
         interval=interval if isinstance(interval, str) and INTERVAL.fullmatch(interval)
         else None,
-        mark_price=_positive(unified.get("markPrice")),
-        index_price=_positive(unified.get("indexPrice")))
+        mark_price=number_if_usable(unified.get("markPrice"), "markPrice", positive=True),
+        index_price=number_if_usable(unified.get("indexPrice"), "indexPrice", positive=True))
 
 
 def open_interest_record(exchange: str, symbol: str, unified: Mapping[str, Any],
                          now_ms: int) -> tuple[int, OpenInterest]:
     """(timestamp, record) of ccxt's open-interest structure; ValueError without an amount."""
-    amount = _number(unified.get("openInterestAmount"))
-    if amount is None:
-        amount = _number(unified.get("baseVolume"))
-    if amount is None or amount < 0:
-        raise ValueError(f"openInterestAmount {unified.get('openInterestAmount')!r} unusable")
-    value = _number(unified.get("openInterestValue"))
-    if value is None:
-        value = _number(unified.get("quoteVolume"))
+    # ccxt fills the amount, or only its older name baseVolume (the value: quoteVolume)
+    amount_field = ("openInterestAmount" if unified.get("openInterestAmount") is not None
+                    else "baseVolume")
+    amount = number(unified.get(amount_field), amount_field, minimum=0)
+    value_field = ("openInterestValue" if unified.get("openInterestValue") is not None
+                   else "quoteVolume")
     t_ms = epoch_ms(unified.get("timestamp") or now_ms, "timestamp")
     return t_ms, OpenInterest(
         exchange=exchange, symbol=symbol, event_time=iso_from_ms(t_ms), open_interest=amount,
-        open_interest_value=value if value is not None and value >= 0 else None)
+        open_interest_value=number_if_usable(unified.get(value_field), value_field, minimum=0))
 
 
 class DerivativesPoller(Source):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
@@ -52,6 +51,8 @@ from producers.live.core import (
     SourceConfig,
     epoch_ms,
     iso_from_ms,
+    number,
+    optional_number,
     reconnect_forever,
     watched,
 )
@@ -100,13 +101,8 @@ def chart_bars(data: Mapping[str, Any]) -> tuple[ZoneInfo, list[tuple[int, float
     closes = _object(result["indicators"]["quote"][0], "quote").get("close") or []
     bars = []
     for t, c in zip(stamps, closes, strict=False):
-        if c is None:
-            continue
-        try:
-            close = float(c)
-        except OverflowError:  # an integer beyond any float
-            continue
-        if math.isfinite(close) and close > 0:
+        close = optional_number(c, "close", positive=True)  # None: no trade in the bar
+        if close is not None:
             bars.append((epoch_ms(t, "timestamp", unit_ms=1000), close))
     return zone, bars
 
@@ -244,11 +240,10 @@ class FinnhubSource(Source):
             return
         for trade in trades:
             try:
-                symbol, price = str(trade["s"]), float(trade["p"])
+                symbol = str(trade["s"])
+                price = number(trade["p"], "p", positive=True)
                 t_ms = epoch_ms(trade["t"], "t")
-                if not math.isfinite(price) or price <= 0:
-                    raise ValueError(f"price {shown(trade['p'])}")
-            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            except (KeyError, TypeError, ValueError) as exc:
                 self.malformed(f"trade: {exc}", trade)
                 continue
             if symbol not in self.symbols:

@@ -42,7 +42,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from altseason.errors import ConfigError
-from producers.live.core import Emitter, Source, SourceConfig, epoch_ms, iso_from_ms
+from producers.live.core import (
+    Emitter,
+    MalformedInput,
+    Source,
+    SourceConfig,
+    epoch_ms,
+    iso_from_ms,
+    number,
+)
 from producers.live.http import (
     PERIOD_MS,
     Clock,
@@ -73,54 +81,34 @@ class RatioRow:
     ratio: float
 
 
-def _float(value: Any, name: str) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an integer beyond any float
-        raise ValueError(f"{name} {shown(value)} is not a finite number") from None
-
-
-def _share(value: Any, name: str) -> float:
-    share = _float(value, name)
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"{name} {value!r} is not a share in [0, 1]")
-    return share
-
-
-def _ratio(value: Any, name: str) -> float:
-    ratio = _float(value, name)
-    if not math.isfinite(ratio) or ratio < 0:
-        raise ValueError(f"{name} {value!r} is not a ratio >= 0")
-    return ratio
-
-
 def binance_account_row(row: Mapping[str, Any]) -> RatioRow:
     """Binance ``globalLongShortAccountRatio``, ``topLongShortAccountRatio`` or
     ``topLongShortPositionRatio`` row (USD-M: longAccount/shortAccount; COIN-M positions:
     longPosition/shortPosition)."""
     long_key = "longAccount" if "longAccount" in row else "longPosition"
     short_key = "shortAccount" if "shortAccount" in row else "shortPosition"
-    return RatioRow(epoch_ms(row["timestamp"], "timestamp"), _share(row[long_key], long_key),
-                    _share(row[short_key], short_key),
-                    _ratio(row["longShortRatio"], "longShortRatio"))
+    return RatioRow(epoch_ms(row["timestamp"], "timestamp"),
+                    number(row[long_key], long_key, minimum=0, maximum=1),
+                    number(row[short_key], short_key, minimum=0, maximum=1),
+                    number(row["longShortRatio"], "longShortRatio", minimum=0))
 
 
 def binance_taker_row(row: Mapping[str, Any]) -> RatioRow:
     """Binance ``takerlongshortRatio`` row: taker buy and sell volume over the period."""
-    buy, sell = _float(row["buyVol"], "buyVol"), _float(row["sellVol"], "sellVol")
-    if not math.isfinite(buy + sell) or buy < 0 or sell < 0 or buy + sell == 0:
-        raise ValueError(f"buyVol {row['buyVol']!r} / sellVol {row['sellVol']!r} unusable")
+    buy = number(row["buyVol"], "buyVol", minimum=0)
+    sell = number(row["sellVol"], "sellVol", minimum=0)
+    if not 0 < buy + sell < math.inf:
+        raise MalformedInput(f"buyVol {shown(row['buyVol'])} + sellVol "
+                             f"{shown(row['sellVol'])}: must be > 0 and finite")
     return RatioRow(epoch_ms(row["timestamp"], "timestamp"), buy / (buy + sell),
                     sell / (buy + sell),
-                    _ratio(row["buySellRatio"], "buySellRatio"))
+                    number(row["buySellRatio"], "buySellRatio", minimum=0))
 
 
 def bybit_row(row: Mapping[str, Any]) -> RatioRow:
     """Bybit ``/v5/market/account-ratio`` list item: buyRatio, sellRatio (shares)."""
-    long_share, short_share = _share(row["buyRatio"], "buyRatio"), _share(row["sellRatio"],
-                                                                          "sellRatio")
-    if short_share == 0:
-        raise ValueError("sellRatio is 0: no finite ratio")
+    long_share = number(row["buyRatio"], "buyRatio", minimum=0, maximum=1)
+    short_share = number(row["sellRatio"], "sellRatio", positive=True, maximum=1)  # divides
     return RatioRow(epoch_ms(row["timestamp"], "timestamp"), long_share, short_share,
                     long_share / short_share)
 
@@ -128,7 +116,7 @@ def bybit_row(row: Mapping[str, Any]) -> RatioRow:
 def okx_row(row: Mapping[str, Any]) -> RatioRow:
     """OKX ``rubik/stat/contracts/long-short-account-ratio-contract`` entry, as ccxt reshapes
     ``[ts, ratio]``: only the ratio r is published, so long = r/(1+r), short = 1/(1+r)."""
-    ratio = _ratio(row["longShortRatio"], "longShortRatio")
+    ratio = number(row["longShortRatio"], "longShortRatio", minimum=0)
     return RatioRow(epoch_ms(row["timestamp"], "timestamp"), ratio / (1 + ratio),
                     1 / (1 + ratio), ratio)
 
@@ -136,10 +124,9 @@ def okx_row(row: Mapping[str, Any]) -> RatioRow:
 def bitget_row(row: Mapping[str, Any]) -> RatioRow:
     """Bitget ``/api/v2/mix/market/account-long-short`` item: longAccountRatio,
     shortAccountRatio (shares), ts."""
-    long_share = _share(row["longAccountRatio"], "longAccountRatio")
-    short_share = _share(row["shortAccountRatio"], "shortAccountRatio")
-    if short_share == 0:
-        raise ValueError("shortAccountRatio is 0: no finite ratio")
+    long_share = number(row["longAccountRatio"], "longAccountRatio", minimum=0, maximum=1)
+    short_share = number(row["shortAccountRatio"], "shortAccountRatio", positive=True,
+                         maximum=1)  # divides
     return RatioRow(epoch_ms(row["ts"], "ts"), long_share, short_share,
                     long_share / short_share)
 

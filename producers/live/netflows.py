@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +53,7 @@ from producers.live.core import (
     Source,
     SourceConfig,
     iso_from_ms,
+    number,
     plausible_ms,
 )
 from producers.live.http import Clock, RestClient, next_boundary, optional_url, sleep_until
@@ -94,16 +94,6 @@ class Flow:
         return self.exchange, self.token, self.window
 
 
-def _amount(value: Any, name: str) -> float:
-    try:
-        amount = float(value)
-    except OverflowError:  # an integer beyond any float
-        amount = math.inf
-    if not math.isfinite(amount) or amount < 0:
-        raise ValueError(f"{name} {shown(value)} is not an amount >= 0")
-    return amount
-
-
 def parse_window_start(text: str) -> int:
     """A window start (date, or date and time; UTC unless an offset is given) as epoch ms;
     ValueError if it is none, or not a plausible time (see ``plausible_ms``)."""
@@ -129,8 +119,8 @@ def cryptoquant_totals(data: Mapping[str, Any], metric: str) -> dict[int, float]
         value = row.get(f"{metric}_total")
         if value is None:
             continue
-        totals[parse_window_start(row.get("datetime") or row["date"])] = _amount(
-            value, f"{metric}_total")
+        totals[parse_window_start(row.get("datetime") or row["date"])] = number(
+            value, f"{metric}_total", minimum=0)
     return totals
 
 
@@ -148,8 +138,8 @@ def csv_flow(row: Mapping[str, str]) -> Flow:
     window, length_ms = WINDOWS[window]
     start_ms = parse_window_start(row["time"])
     plausible_ms(start_ms + length_ms - 1, "window end")  # its event time
-    return Flow(exchange, token, window, start_ms, _amount(row["inflow"], "inflow"),
-                _amount(row["outflow"], "outflow"))
+    return Flow(exchange, token, window, start_ms, number(row["inflow"], "inflow", minimum=0),
+                number(row["outflow"], "outflow", minimum=0))
 
 
 async def emit_flow(source: Source, out: Emitter, flow: Flow,

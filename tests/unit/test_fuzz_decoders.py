@@ -36,7 +36,7 @@ from test_routing import route_message
 from altseason.config import SignalSettings
 from altseason.errors import SchemaError
 from producers.live import binance_ws, ccxt_ws, coingecko, derivatives, longshort, netflows
-from producers.live.core import MemoryEmitter
+from producers.live.core import MalformedInput, MemoryEmitter
 from producers.live.index_quotes import (
     FinnhubSource,
     chart_bars,
@@ -389,7 +389,7 @@ BOOK = {"u": 400900217, "s": "BNBUSDT", "b": "25.35190000", "B": "31.21000000",
         "a": "25.36520000", "A": "40.66000000", "T": 1626992741421, "E": 1626992741423}
 MARK = {"e": "markPriceUpdate", "E": 1562305380000, "s": "BTCUSDT", "p": "11794.15000000",
         "i": "11784.62659091", "P": "11784.25641265", "r": "0.00038167", "T": 1562306400000}
-MALFORMED_FRAME = (binance_ws.MalformedFrame,)
+MALFORMED_FRAME = (MalformedInput,)
 
 
 @FUZZ
@@ -469,7 +469,7 @@ TRADE = {"symbol": "BTC/USDT", "timestamp": 1626992741012, "price": 67000.5, "am
          "side": "buy", "id": "42", "info": {}}
 TICKER = {"symbol": "BTC/USDT", "timestamp": 1626992741012, "bid": 1.0, "ask": 2.0,
           "last": 1.5, "markPrice": None}
-MALFORMED_TRADE = (ccxt_ws.MalformedTrade,)
+MALFORMED_TRADE = (MalformedInput,)
 
 
 @FUZZ

@@ -9,7 +9,6 @@ import pytest
 from wsfixtures import BINANCE_FUTURES, BINANCE_SPOT, binance_agg_trades, load_recording
 
 from producers.live.binance_ws import (
-    MalformedFrame,
     agg_trade_tick,
     book_ticker,
     connection_urls,
@@ -17,7 +16,7 @@ from producers.live.binance_ws import (
     mark_price_ticker,
     parse_combined,
 )
-from producers.live.core import MemoryEmitter
+from producers.live.core import MalformedInput, MemoryEmitter
 from schemas.decode import decode_event
 from schemas.records import CryptoTick, CryptoTicker
 
@@ -89,7 +88,7 @@ def test_mark_price_update() -> None:
     ('{"result": null, "id": 1}', "not a combined-stream event"),
 ])
 def test_frames_that_are_not_events(raw: str, reason: str) -> None:
-    with pytest.raises(MalformedFrame, match=reason):
+    with pytest.raises(MalformedInput, match=reason):
         parse_combined(raw)
 
 
@@ -98,16 +97,19 @@ GOOD = {"a": 1, "p": "1.5", "q": "2", "T": 1626992741421, "m": False}
 
 @pytest.mark.parametrize(("changes", "reason"), [
     ({"a": "1"}, "aggTrade without an integer 'a'"),
-    ({"p": None}, "aggTrade with a non-numeric 'p'"),
-    ({"p": "NaN"}, "aggTrade with a non-finite 'p'"),
-    ({"p": "0"}, "non-positive price"),
+    ({"p": None}, "aggTrade.p: missing, must be a finite number"),
+    ({"p": "abc"}, "aggTrade.p: 'abc' must be a finite number"),
+    ({"p": "NaN"}, "aggTrade.p: 'NaN' must be a finite number"),
+    ({"p": 10**400}, "aggTrade.p: 1000000.* must be a finite number"),
+    ({"p": "0"}, "aggTrade.p: '0' must be > 0"),
+    ({"q": "-1"}, "aggTrade.q: '-1' must be >= 0"),
     ({"m": "false"}, "aggTrade without a boolean 'm'"),
     ({"T": 1.5}, "aggTrade without an integer 'T'"),
 ])
 def test_malformed_trades_say_why(changes: dict[str, Any], reason: str) -> None:
-    with pytest.raises(MalformedFrame, match=reason):
+    with pytest.raises(MalformedInput, match=reason):
         agg_trade_tick({**GOOD, **changes}, "x", "A/B")
-    with pytest.raises(MalformedFrame, match="without field 'q'"):
+    with pytest.raises(MalformedInput, match="aggTrade.q: missing"):
         agg_trade_tick({k: v for k, v in GOOD.items() if k != "q"}, "x", "A/B")
 
 

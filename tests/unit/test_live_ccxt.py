@@ -11,7 +11,8 @@ import pytest
 from wsfixtures import COINBASE, KRAKEN_FUTURES, load_recording
 
 from altseason.errors import ConfigError
-from producers.live.ccxt_ws import MalformedTrade, from_config, rehost, ticker_record, trade_tick
+from producers.live.ccxt_ws import from_config, rehost, ticker_record, trade_tick
+from producers.live.core import MalformedInput
 from schemas.decode import decode_event
 from schemas.records import CryptoTick, CryptoTicker
 
@@ -65,17 +66,23 @@ def test_tickers_and_what_cannot_be_normalised() -> None:
                                   event_time="2021-07-22T22:25:41.012Z", bid=1.0, ask=2.0,
                                   last=1.5)
     assert ticker_record({**ticker, "timestamp": None}, "okx", 999).event_time.endswith(".999Z")
-    with pytest.raises(MalformedTrade, match="without bid, ask, last or mark price"):
+    with pytest.raises(MalformedInput, match="without bid, ask, last or mark price"):
         ticker_record({"symbol": "BTC/USDT", "timestamp": 1}, "okx", 0)
     trade = {"symbol": "BTC/USDT", "timestamp": 1, "price": 1.0, "amount": 1.0, "side": None,
              "id": None}
     assert trade_tick(trade, "okx").side == "unknown"
-    with pytest.raises(MalformedTrade, match="without a usable symbol"):
+    with pytest.raises(MalformedInput, match="without a usable symbol"):
         trade_tick({**trade, "symbol": "BTC/USD:BTC-210924"}, "krakenfutures")
-    with pytest.raises(MalformedTrade, match="without a timestamp"):
+    with pytest.raises(MalformedInput, match="without a timestamp"):
         trade_tick({**trade, "timestamp": None}, "okx")
-    with pytest.raises(MalformedTrade, match="without a numeric price"):
+    with pytest.raises(MalformedInput, match="trade.price: missing, must be a finite number"):
         trade_tick({**trade, "price": None}, "okx")
+    with pytest.raises(MalformedInput, match=r"trade.amount: -1.0 must be >= 0"):
+        trade_tick({**trade, "amount": -1.0}, "okx")
+    with pytest.raises(MalformedInput, match=r"ticker.bid: -1 must be >= 0"):
+        ticker_record({**ticker, "bid": -1}, "okx", 0)
+    with pytest.raises(MalformedInput, match=r"ticker.last: True must be a finite number"):
+        ticker_record({**ticker, "last": True}, "okx", 0)
 
 
 def test_url_overrides_keep_paths_and_reach_the_exchange_object() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from altseason.errors import ConfigError
 from producers.live.config import SinkConfig, load_live_config
 from producers.live.core import (
     Backoff,
+    MalformedInput,
     MemoryEmitter,
     RecentKeys,
     Source,
@@ -24,6 +26,9 @@ from producers.live.core import (
     StaleConnection,
     backoff_delays,
     iso_from_ms,
+    number,
+    number_if_usable,
+    optional_number,
     reconnect_forever,
     watched,
 )
@@ -264,3 +269,28 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_live_config(example)
     assert [s.name for s in config.sources] == [s["name"] for s in data["sources"]]
     assert {"binance_ws", "ccxt_ws"} <= {s["type"] for s in data["sources"]}
+
+
+def test_one_number_parser_for_what_sources_receive() -> None:
+    assert number("1.5", "p") == 1.5 and number(2, "q", minimum=0) == 2.0
+    assert number("0", "bid", minimum=0) == 0.0 and number(1, "share", maximum=1) == 1.0
+    for value, bounds, reason in [
+        (None, {}, "p: missing, must be a finite number"),
+        ("abc", {}, "p: 'abc' must be a finite number"),
+        (True, {}, "p: True must be a finite number"),
+        ("inf", {}, "p: 'inf' must be a finite number"),
+        (10**400, {}, "must be a finite number"),
+        ([1], {}, "p: [1] must be a finite number"),
+        ("0", {"positive": True}, "p: '0' must be > 0"),
+        (-1, {"minimum": 0}, "p: -1 must be >= 0"),
+        (1.5, {"minimum": 0, "maximum": 1}, "p: 1.5 must be <= 1"),
+    ]:
+        with pytest.raises(MalformedInput, match=re.escape(reason)):
+            number(value, "p", **bounds)  # type: ignore[arg-type]
+    assert optional_number(None, "r") is None and optional_number("", "r") is None
+    assert optional_number("0.1", "r") == 0.1
+    with pytest.raises(MalformedInput, match="r: 'x' must be a finite number"):
+        optional_number("x", "r")
+    assert number_if_usable("x", "volume") is None
+    assert number_if_usable(-1, "volume", minimum=0) is None
+    assert number_if_usable("7", "volume", minimum=0) == 7.0

@@ -256,8 +256,9 @@ def test_coingecko_global_and_coins_from_the_documented_shapes() -> None:
     assert btc.event_time == "2024-04-07T16:49:31.736Z" and t_ms == ms("2024-04-07 16:49:31.736")
     valid(btc)
     bad_items: list[tuple[dict[str, Any], str]] = [
-        ({"symbol": "usd₮0"}, "letters"), ({"symbol": "abc", "market_cap": None}, "no market cap"),
-        ({"symbol": "abc", "market_cap": 0}, "no market cap")]
+        ({"symbol": "usd₮0"}, "letters"),
+        ({"symbol": "abc", "market_cap": None}, "ABC market_cap: missing, must be a finite"),
+        ({"symbol": "abc", "market_cap": 0}, "ABC market_cap: 0 must be > 0")]
     for bad, why in bad_items:
         with pytest.raises(ValueError, match=why):
             coin_market_cap({"last_updated": "2024-04-07T16:49:31.736Z", **bad})
