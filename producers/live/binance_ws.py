@@ -9,8 +9,9 @@ Combined streams (``/stream?streams=a/b/c``, events wrapped as ``{"stream", "dat
 Aggregate trade ids (``a``) are consecutive per symbol: a jump, on the stream or after a
 reconnect, is a gap, filled from ``GET /api/v3/aggTrades`` (``/fapi/v1/aggTrades``) before
 the newer trade is emitted, so each symbol's ticks stay in order. An id not above the last one
-is a replay (counted as a duplicate, skipped). The REST calls honour 429/418 + Retry-After and
-keep ``X-MBX-USED-WEIGHT-1M`` under the minute's limit.
+is a replay (counted as a duplicate, skipped). The REST calls go through ``http.RestClient``:
+429/418 + Retry-After honoured, ``X-MBX-USED-WEIGHT-1M`` kept under the minute's limit, a 4xx
+answer a configuration error.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import websockets
 
 from altseason.errors import ConfigError, SourceError
@@ -41,6 +41,7 @@ from producers.live.core import (
     reconnect_forever,
     watched,
 )
+from producers.live.http import RestClient
 from schemas.records import CryptoTick, CryptoTicker
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ MARKETS: dict[str, BinanceMarket] = {
 }
 #: a REST answer may carry at most this many trades (the endpoints' maximum ``limit``)
 REST_PAGE = 1000
+#: failed REST requests in a row after which a catch-up or backfill is given up (the stream
+#: goes on; a gap it leaves is logged)
+REST_ATTEMPTS = 6
 #: baseline of a symbol that had no trade when first subscribed: every trade is new
 NO_TRADE = -1
 
@@ -161,62 +165,6 @@ def connection_urls(ws_url: str, streams: list[str], per_connection: int) -> lis
             for i in range(0, len(streams), per_connection)]
 
 
-class BinanceRest:
-    """GETs on Binance's REST API that wait out rate limits instead of failing."""
-
-    def __init__(self, source: Source, base_url: str, weight_limit: int) -> None:
-        self.source, self.base_url, self.weight_limit = source, base_url, weight_limit
-        self.used_weight = 0
-        self._session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def get(self, path: str, params: Mapping[str, str | int], attempts: int = 6) -> Any:
-        """JSON of a 200 answer. Waits out rate limits; retries network errors and 5xx up to
-        ``attempts`` times; SourceError then, and on any other 4xx."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        backoff = Backoff(0.5, 30.0)
-        while True:
-            if self.used_weight >= 0.9 * self.weight_limit:
-                # the weight counts per wall-clock minute: wait for the next one
-                pause = 60.0 - time.time() % 60.0 + 0.5
-                log.warning("%s: REST weight %d of %d used; pausing %.0f s", self.source.name,
-                            self.used_weight, self.weight_limit, pause)
-                self.used_weight = 0
-                await asyncio.sleep(pause)
-            try:
-                async with self._session.get(self.base_url + path, params=params) as resp:
-                    used = resp.headers.get("X-MBX-USED-WEIGHT-1M", "")
-                    self.used_weight = int(used) if used.isdigit() else self.used_weight
-                    if resp.status in (418, 429):
-                        self.source.stats.rate_limited += 1
-                        retry_after = resp.headers.get("Retry-After", "")
-                        pause = float(retry_after) if retry_after.isdigit() else 60.0
-                        log.warning("%s: REST %s answered %d; waiting %.0f s (Retry-After)",
-                                    self.source.name, path, resp.status, pause)
-                        await asyncio.sleep(pause)
-                        continue
-                    if resp.status == 200:
-                        return await resp.json(content_type=None)
-                    if resp.status < 500:
-                        body = (await resp.text())[:200]
-                        raise SourceError(f"REST {path} answered {resp.status}: {body}")
-                    problem = f"answered {resp.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                problem = str(exc) or type(exc).__name__
-            attempts -= 1
-            if attempts <= 0:
-                raise SourceError(f"REST {path} failed: {problem}")
-            delay = backoff.next_delay()
-            log.warning("%s: REST %s failed (%s); retrying in %.1f s", self.source.name, path,
-                        problem, delay)
-            await asyncio.sleep(delay)
-
-
 class BinanceStreams(Source):
     """One Binance market (spot or USD-M), many symbols, over as many connections as needed."""
 
@@ -244,18 +192,17 @@ class BinanceStreams(Source):
                                     if f"{sid.lower()}@aggTrade" in url.split("=", 1)[1]
                                     .split("/")]
                               for url in self.urls}
-        self.rest = BinanceRest(self, (rest_url or spec.rest_url).rstrip("/"),
-                                rest_weight_limit or spec.weight_limit)
+        self.rest = RestClient(name, rest_url or spec.rest_url, self.stats,
+                               weight_limit=rest_weight_limit or spec.weight_limit,
+                               backoff_base_s=0.5, backoff_cap_s=30.0, timeout_s=15.0,
+                               max_attempts=REST_ATTEMPTS)
         #: last aggregate trade id emitted per Binance symbol id; survives reconnects
         self.last_trade_id: dict[str, int] = {}
 
     async def run(self, out: Emitter) -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                for i, url in enumerate(self.urls):
-                    group.create_task(self._connection(url, out), name=f"{self.name}#{i}")
-        finally:
-            await self.rest.close()
+        async with self.rest, asyncio.TaskGroup() as group:
+            for i, url in enumerate(self.urls):
+                group.create_task(self._connection(url, out), name=f"{self.name}#{i}")
 
     async def _connection(self, url: str, out: Emitter) -> None:
         backoff = Backoff(self.backoff_base, self.backoff_cap)
@@ -321,8 +268,8 @@ class BinanceStreams(Source):
             last = self.last_trade_id.get(sid)
             if last is None:
                 try:
-                    newest = await self.rest.get(self.market.agg_trades_path,
-                                                 {"symbol": sid, "limit": 1})
+                    newest = await self.rest.get_json(self.market.agg_trades_path,
+                                                      {"symbol": sid, "limit": 1})
                     # no trade yet (a new listing): every trade from id 0 on is new
                     self.last_trade_id[sid] = int(newest[-1]["a"]) if newest else NO_TRADE
                 except (SourceError, LookupError, TypeError, ValueError) as exc:
@@ -344,8 +291,9 @@ class BinanceStreams(Source):
         while last is None or next_id <= last:
             limit = REST_PAGE if last is None else min(REST_PAGE, last - next_id + 1)
             try:
-                rows = await self.rest.get(self.market.agg_trades_path,
-                                           {"symbol": sid, "fromId": next_id, "limit": limit})
+                rows = await self.rest.get_json(self.market.agg_trades_path,
+                                                {"symbol": sid, "fromId": next_id,
+                                                 "limit": limit})
             except SourceError as exc:
                 log.error("%s: backfill of %s trades from %d abandoned: %s", self.name, symbol,
                           next_id, exc)

@@ -1,9 +1,10 @@
 """Polite REST polling: retries, Retry-After, Binance's weight header, period-aligned schedules.
 
 ``RestClient`` GETs JSON from one API over aiohttp. Network errors, timeouts and 5xx answers
-are retried forever with capped, fully jittered backoff (a poller must outlive an exchange's
-outage); 429 and 418 answers wait what ``Retry-After`` says and count ``rate_limited``; other
-4xx answers are configuration errors (a bad symbol, key or URL never heals by retrying). When
+are retried with capped, fully jittered backoff, forever unless ``max_attempts`` is set (a
+poller must outlive an exchange's outage); 429 and 418 answers wait what ``Retry-After`` says
+and count ``rate_limited``; other 4xx answers are configuration errors (a bad symbol, key or
+URL never heals by retrying). When
 ``weight_limit`` is set the client reads Binance's ``X-MBX-USED-WEIGHT-1M`` and waits for the
 next minute once 80 % of the limit is used, before Binance answers 429 (and then 418, a ban).
 
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from altseason.errors import ConfigError
+from altseason.errors import ConfigError, SourceError
 from producers.live.core import SourceConfig, SourceStats, backoff_delays
 
 log = logging.getLogger(__name__)
@@ -125,13 +126,16 @@ class RestClient:
 
     ``min_interval_s`` spaces requests (keyless APIs allow a few per minute); ``weight_limit``
     enables Binance's weight-based slowdown. Secrets go in ``headers`` and are never logged.
+    ``max_attempts``: SourceError after that many failed requests in a row (rate limits not
+    counted), for a caller that can do without the answer; None retries forever.
     """
 
     def __init__(self, name: str, base_url: str, stats: SourceStats, *,
                  headers: Mapping[str, str] | None = None, clock: Clock | None = None,
                  min_interval_s: float = 0.0, weight_limit: int | None = None,
                  backoff_base_s: float = 1.0, backoff_cap_s: float = 60.0,
-                 timeout_s: float = 30.0, rng: random.Random | None = None) -> None:
+                 timeout_s: float = 30.0, max_attempts: int | None = None,
+                 rng: random.Random | None = None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.stats = stats
@@ -141,6 +145,7 @@ class RestClient:
         self.weight_limit = weight_limit
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
         self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
         self._rng = rng
         self._not_before_ms = 0
         self._session: aiohttp.ClientSession | None = None
@@ -164,6 +169,7 @@ class RestClient:
         url = self.base_url + path
         query = {k: str(v) for k, v in (params or {}).items()}
         delays = backoff_delays(self.backoff_base_s, self.backoff_cap_s, self._rng)
+        failures = 0
         while True:
             await sleep_until(self.clock, self._not_before_ms)
             self._not_before_ms = self.clock.now_ms() + int(self.min_interval_s * 1000)
@@ -172,30 +178,34 @@ class RestClient:
                     status, headers = response.status, response.headers
                     body = await response.text(errors="replace")
             except (aiohttp.ClientError, TimeoutError) as exc:
-                await self._wait(next(delays), f"GET {path} failed ({exc!r})")
-                continue
-            self.stats.messages += 1
-            if status in (429, 418):
-                self.stats.rate_limited += 1
-                wait = retry_after_seconds(header(headers, "Retry-After"))
-                await self._wait(wait if wait is not None else next(delays),
-                                 f"GET {path} rate limited ({status})")
-                continue
-            if status >= 500 or status in RETRYABLE_4XX:
-                await self._wait(next(delays), f"GET {path} answered {status}")
-                continue
-            if status >= 400:
-                raise ConfigError(f"{self.name}: GET {url} answered {status} "
-                                  f"({body[:200].strip()!r}); check the source's settings")
-            try:
-                data = json.loads(body)
-            except ValueError:
-                await self._wait(next(delays), f"GET {path} answered {status} with no JSON "
-                                 f"({body[:80].strip()!r})")
-                continue
-            if self.weight_limit is not None:
-                self.slow_down(headers, self.weight_limit)
-            return data
+                why = f"GET {path} failed ({exc!r})"
+            else:
+                self.stats.messages += 1
+                if status in (429, 418):  # waiting out a rate limit is no failure
+                    self.stats.rate_limited += 1
+                    wait = retry_after_seconds(header(headers, "Retry-After"))
+                    await self._wait(wait if wait is not None else next(delays),
+                                     f"GET {path} rate limited ({status})")
+                    continue
+                if status >= 500 or status in RETRYABLE_4XX:
+                    why = f"GET {path} answered {status}"
+                elif status >= 400:
+                    raise ConfigError(f"{self.name}: GET {url} answered {status} "
+                                      f"({body[:200].strip()!r}); check the source's settings")
+                else:
+                    try:
+                        data = json.loads(body)
+                    except ValueError:
+                        why = (f"GET {path} answered {status} with no JSON "
+                               f"({body[:80].strip()!r})")
+                    else:
+                        if self.weight_limit is not None:
+                            self.slow_down(headers, self.weight_limit)
+                        return data
+            failures += 1
+            if self.max_attempts is not None and failures >= self.max_attempts:
+                raise SourceError(f"{self.name}: {why}; gave up after {failures} attempts")
+            await self._wait(next(delays), why)
 
     def slow_down(self, headers: Mapping[str, str] | None, limit: int) -> None:
         """Push the next request past the current minute when Binance's weight is near ``limit``."""

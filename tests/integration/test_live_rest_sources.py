@@ -39,7 +39,7 @@ from http_servers import (
 )
 
 from altseason.config import Settings
-from altseason.errors import ConfigError
+from altseason.errors import ConfigError, SourceError
 from altseason.kafka_admin import topic_partitions
 from producers.live.coingecko import CoinGeckoSource
 from producers.live.core import Source, SourceStats
@@ -598,3 +598,22 @@ async def test_rest_client_waits_for_the_next_minute_near_binance_weight_limit()
     # 1920 of 2400 used: the next request waits for 10:01:01; then at once again
     assert times == [utc_ms("2024-09-12 10:00:42"), utc_ms("2024-09-12 10:01:01"),
                      utc_ms("2024-09-12 10:01:01")]
+
+
+async def test_rest_client_gives_up_after_max_attempts_but_not_for_rate_limits() -> None:
+    """binance_ws's catch-up can do without an answer: after ``max_attempts`` failures in a
+    row it gets SourceError; 429s in between are waited out and do not count."""
+    clock = VirtualClock(utc_ms("2024-09-01 00:00:00"))
+    server = await CoinGecko(clock).start()
+    server.fail("/api/v3/global", Failure(500), Failure(429, {"Retry-After": "5"}),
+                Failure(502), Failure(503))
+    stats = SourceStats()
+    try:
+        async with RestClient("t", server.url + "/api/v3", stats, clock=clock,
+                              max_attempts=3) as http:
+            with pytest.raises(SourceError, match="t: GET /global answered 503; gave up after "
+                                                  "3 attempts"):
+                await http.get_json("/global")
+    finally:
+        await server.stop()
+    assert len(server.requests) == 4 and stats.rate_limited == 1 and 5.0 in clock.sleeps
