@@ -333,8 +333,7 @@ def binance_id(market: BinanceMarket, symbol: str) -> str:
 def from_config(data: Mapping[str, Any], where: str) -> BinanceStreams:
     """``type: binance_ws`` -> a BinanceStreams source; ConfigError names the bad field."""
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    name = cfg.text("name")
+    name = cfg.source_name()
     market_name = cfg.text("market", "spot", choices=tuple(MARKETS))
     market = MARKETS[market_name]
     symbols = cfg.texts("symbols")

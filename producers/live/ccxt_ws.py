@@ -247,8 +247,7 @@ class CcxtStreams(Source):
 def from_config(data: Mapping[str, Any], where: str) -> CcxtStreams:
     """``type: ccxt_ws`` -> a CcxtStreams source; ConfigError names the bad field."""
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    name = cfg.text("name")
+    name = cfg.source_name()
     exchange = cfg.text("exchange", choices=EXCHANGES)
     symbols = cfg.texts("symbols")
     for i, symbol in enumerate(symbols):

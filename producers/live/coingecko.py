@@ -154,8 +154,7 @@ class CoinGeckoSource(Source):
 def from_config(data: Mapping[str, Any], where: str) -> CoinGeckoSource:
     """Build a ``coingecko`` source from its ``sources[i]`` mapping."""
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    name = cfg.text("name")
+    name = cfg.source_name()
     plan = cfg.text("plan", "public", choices=tuple(PLANS))
     api_key = cfg.secret("api_key_env", required=plan != "public")
     if plan == "public" and api_key:

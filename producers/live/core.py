@@ -29,6 +29,10 @@ from schemas.decode import MAX_FUTURE_SECONDS, iso_utc, shown
 from schemas.records import Event
 
 log = logging.getLogger(__name__)
+#: the live producer's status lines (its periodic one, a source's backfill summary), shown
+#: whatever the log level
+status_log = logging.getLogger("producers.live.status")
+status_log.setLevel(logging.INFO)
 
 T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -358,6 +362,11 @@ class SourceConfig:
 
     def field(self, key: str) -> str:
         return f"{self.where}.{key}"
+
+    def source_name(self) -> str:
+        """The ``name`` every source has; its ``type`` (which chose the factory) is read too."""
+        self.text("type")
+        return self.text("name")
 
     def _get(self, key: str, default: Any) -> Any:
         self._read.add(key)

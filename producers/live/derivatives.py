@@ -150,8 +150,7 @@ class OpenInterestSource(DerivativesPoller):
 def _from_config(kind: type[DerivativesPoller], data: Mapping[str, Any],
                  where: str) -> DerivativesPoller:
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    source = kind(cfg.text("name"), cfg.text("exchange", choices=tuple(EXCHANGES)),
+    source = kind(cfg.source_name(), cfg.text("exchange", choices=tuple(EXCHANGES)),
                   cfg.texts("symbols"), cfg.text("interval", "1m", choices=tuple(INTERVALS)),
                   api_url=optional_url(cfg, "rest_url"), where=where)
     cfg.finish()

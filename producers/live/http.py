@@ -33,6 +33,7 @@ from producers.live.core import SourceConfig, SourceStats, backoff_delays
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 #: the periods exchanges publish derivatives statistics on, in milliseconds
 PERIOD_MS: dict[str, int] = {
@@ -258,6 +259,22 @@ async def call_ccxt(name: str, call: Callable[[], Awaitable[T]], exchange: Any,
             return result
         log.warning("%s: %s; retrying in %.1f s", name, why, seconds)
         await clock.sleep(seconds)
+
+
+async def poll_until_published(clock: Clock, series: list[K],
+                               fetch_new: Callable[[K], Awaitable[int]], retries: int,
+                               delay_s: float) -> None:
+    """Just after a period boundary: fetch each series' new rows (``fetch_new`` says how many
+    it emitted), and ask again, ``retries`` times ``delay_s`` apart, for the series that had
+    none yet: an API publishes a little after the boundary. A row still missing is fetched at
+    the next boundary, so nothing is lost."""
+    waiting = list(series)
+    for attempt in range(retries + 1):
+        if attempt:
+            await clock.sleep(delay_s)
+        waiting = [key for key in waiting if await fetch_new(key) == 0]
+        if not waiting:
+            return
 
 
 def optional_url(cfg: SourceConfig, key: str) -> str | None:

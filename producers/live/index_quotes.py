@@ -56,7 +56,14 @@ from producers.live.core import (
     reconnect_forever,
     watched,
 )
-from producers.live.http import Clock, RestClient, next_boundary, optional_url, sleep_until
+from producers.live.http import (
+    MINUTE_MS,
+    Clock,
+    RestClient,
+    next_boundary,
+    optional_url,
+    sleep_until,
+)
 from schemas.decode import shown
 from schemas.records import IndexQuote
 
@@ -75,7 +82,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 SESSION_CLOSE = time(16, 0)
 #: a session's close is taken as final this long after 16:00 (Yahoo settles the last print)
 CLOSE_SETTLE_MS = 15 * 60_000
-MINUTE_MS = 60_000
 #: Yahoo answers 429 to the default user agents of HTTP libraries
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) altseason"
 
@@ -260,8 +266,7 @@ class FinnhubSource(Source):
 def yahoo_from_config(data: Mapping[str, Any], where: str) -> YahooChartSource:
     """Build a ``yahoo_chart`` source from its ``sources[i]`` mapping."""
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    name = cfg.text("name")
+    name = cfg.source_name()
     symbols = cfg.texts("symbols", ["^RUT", "^GSPC"])
     for i, symbol in enumerate(symbols):
         if symbol not in YAHOO_SYMBOLS:
@@ -280,8 +285,7 @@ def yahoo_from_config(data: Mapping[str, Any], where: str) -> YahooChartSource:
 def finnhub_from_config(data: Mapping[str, Any], where: str) -> FinnhubSource:
     """Build a ``finnhub`` source from its ``sources[i]`` mapping."""
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    name = cfg.text("name")
+    name = cfg.source_name()
     symbols = cfg.texts("symbols", ["IWM", "SPY"])
     for i, symbol in enumerate(symbols):
         if not re.fullmatch(r"[A-Z0-9.]+", symbol):

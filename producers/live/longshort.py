@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from altseason.config import VARIANTS
 from altseason.errors import ConfigError
 from producers.live.core import (
     Emitter,
@@ -50,6 +51,7 @@ from producers.live.core import (
     epoch_ms,
     iso_from_ms,
     number,
+    status_log,
 )
 from producers.live.http import (
     PERIOD_MS,
@@ -57,17 +59,15 @@ from producers.live.http import (
     call_ccxt,
     next_boundary,
     optional_url,
+    poll_until_published,
     sleep_until,
 )
 from schemas.decode import shown
 from schemas.records import LongShortRatio
 
 log = logging.getLogger(__name__)
-#: the live producer's status logger: shown whatever the log level
-status_log = logging.getLogger("producers.live.status")
 
 TOPIC = "long-short-ratios"
-VARIANTS = ("global_account", "top_account", "top_position", "taker_volume")
 DAY_MS = 86_400_000
 
 
@@ -247,17 +247,11 @@ class LongShortSource(Source):
             await self.client.close()
 
     async def poll_after(self, out: Emitter) -> None:
-        """Fetch each series' new rows; ask again (``publish_retries`` times) for the series
-        that had none yet: the exchange publishes a little after the boundary. A row still
-        missing is fetched at the next boundary, so nothing is lost."""
-        waiting = [(s, v) for s in self.symbols for v in self.variants]
-        for attempt in range(self.publish_retries + 1):
-            if attempt:
-                await self.clock.sleep(self.publish_delay_s)
-            waiting = [(symbol, variant) for symbol, variant in waiting
-                       if await self.catch_up(out, symbol, variant) == 0]
-            if not waiting:
-                return
+        """Fetch each series' new rows after a boundary (see ``poll_until_published``)."""
+        await poll_until_published(
+            self.clock, [(s, v) for s in self.symbols for v in self.variants],
+            lambda series: self.catch_up(out, *series), self.publish_retries,
+            self.publish_delay_s)
 
     async def catch_up(self, out: Emitter, symbol: str, variant: str) -> int:
         """Emit the series' rows newer than the last emitted (or the backfill start)."""
@@ -338,8 +332,7 @@ class LongShortSource(Source):
 def from_config(data: Mapping[str, Any], where: str) -> LongShortSource:
     """Build a ``long_short_ratio`` source from its ``sources[i]`` mapping."""
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    name = cfg.text("name")
+    name = cfg.source_name()
     exchange = cfg.text("exchange", choices=tuple(EXCHANGES))
     spec = EXCHANGES[exchange]
     symbols = cfg.texts("symbols")

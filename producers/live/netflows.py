@@ -55,8 +55,16 @@ from producers.live.core import (
     iso_from_ms,
     number,
     plausible_ms,
+    status_log,
 )
-from producers.live.http import Clock, RestClient, next_boundary, optional_url, sleep_until
+from producers.live.http import (
+    Clock,
+    RestClient,
+    next_boundary,
+    optional_url,
+    poll_until_published,
+    sleep_until,
+)
 from schemas.decode import shown
 from schemas.records import ExchangeNetflow
 
@@ -179,19 +187,15 @@ class CryptoQuantSource(Source):
             for exchange in self.exchanges:
                 count = await self.catch_up(out, http, exchange)
                 self.stats.backfilled += count
-                logging.getLogger("producers.live.status").info(
-                    "%s: backfilled %d %s windows of %s on %s", self.name, count, self.window,
-                    self.asset.upper(), exchange)
+                status_log.info("%s: backfilled %d %s windows of %s on %s", self.name, count,
+                                self.window, self.asset.upper(), exchange)
             while True:
                 boundary = next_boundary(self.clock.now_ms(), self.window_ms)
                 await sleep_until(self.clock, boundary + int(self.publish_delay_s * 1000))
-                waiting = list(self.exchanges)
-                for attempt in range(self.publish_retries + 1):
-                    if attempt:
-                        await self.clock.sleep(self.publish_delay_s)
-                    waiting = [e for e in waiting if await self.catch_up(out, http, e) == 0]
-                    if not waiting:
-                        break
+                await poll_until_published(
+                    self.clock, self.exchanges,
+                    lambda exchange: self.catch_up(out, http, exchange),
+                    self.publish_retries, self.publish_delay_s)
 
     async def catch_up(self, out: Emitter, http: RestClient, exchange: str) -> int:
         """Emit the finished windows after the last emitted one (or the backfill)."""
@@ -300,8 +304,7 @@ class NetflowCsvSource(Source):
 def cryptoquant_from_config(data: Mapping[str, Any], where: str) -> CryptoQuantSource:
     """Build a ``cryptoquant`` source from its ``sources[i]`` mapping."""
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    name = cfg.text("name")
+    name = cfg.source_name()
     asset = cfg.text("asset", "btc", choices=("btc", "eth"))
     exchanges = cfg.texts("exchanges", ["binance"])
     window = cfg.text("window", "day", choices=("day", "hour"))
@@ -319,8 +322,7 @@ def cryptoquant_from_config(data: Mapping[str, Any], where: str) -> CryptoQuantS
 def csv_from_config(data: Mapping[str, Any], where: str) -> NetflowCsvSource:
     """Build a ``netflow_csv`` source from its ``sources[i]`` mapping."""
     cfg = SourceConfig(data, where)
-    cfg.text("type")
-    name = cfg.text("name")
+    name = cfg.source_name()
     path = Path(cfg.text("path"))
     if not path.is_file():
         raise ConfigError(f"{cfg.field('path')}: {str(path)!r} is not a file")

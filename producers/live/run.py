@@ -11,12 +11,10 @@ import signal
 from altseason.config import Settings, load_settings
 from altseason.kafka_admin import ensure_topics
 from producers.live.config import LiveConfig, load_live_config
+from producers.live.core import status_log
 from producers.live.sink import KafkaSink
 
 log = logging.getLogger(__name__)
-#: the periodic status line, shown whatever the log level
-status_log = logging.getLogger("producers.live.status")
-status_log.setLevel(logging.INFO)
 
 
 class LiveProducer:
