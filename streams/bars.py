@@ -1,6 +1,6 @@
 """OHLCV bars of one symbol's trades, closed by event time (pure, no I/O).
 
-Windows are Faust's own ``TumblingWindow`` ranges ([start, end), aligned to the epoch), but
+Windows are tumbling ranges [start, end) aligned to the epoch (as Faust's TumblingWindow), but
 bars close on *event* time, not wall-clock time: a bar closes once a trade of the same symbol
 at or after ``end + allowed_lateness`` arrives. Until then a late trade still lands in its bar.
 A trade whose bar has already closed is late: it is rejected (the agent dead-letters it with
@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
-
-from faust.windows import TumblingWindow
 
 from altseason.errors import EventOrderError
 
@@ -98,8 +96,7 @@ class BarBuilder:
                     done = bars.pop(start)
                     self.closed_until[interval] = done.end_ms
                     closed.append(done)
-            start_s, _ = TumblingWindow(interval).current(t_ms / 1000)
-            start_ms = int(round(start_s * 1000))
+            start_ms = t_ms - t_ms % (interval * 1000)
             if start_ms in bars:
                 bars[start_ms].add(price, amount)
             else:

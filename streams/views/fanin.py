@@ -25,6 +25,7 @@ from altseason.config import SignalSettings
 from altseason.errors import EventOrderError, SchemaError
 from schemas.records import Observation
 from schemas.redis_layout import ViewUpdate
+from streams.order import check_newer
 from streams.views.step import DELETE, Changes, Outputs, Overlay, ViewStep
 
 META_KEY = "fanin"
@@ -74,11 +75,8 @@ def fan_in(step: ViewStep, source_of: Callable[[Observation], str], *, strict: b
             seen = meta.get(source)
             if seen is None:
                 seen = meta[source] = {"progress": t_ms, "head": 0, "tail": 0, "idle": False}
-            elif seen["progress"] is not None and (
-                    t_ms < seen["progress"] or (strict and t_ms == seen["progress"])):
-                raise EventOrderError(
-                    f"{source} at t_ms={t_ms} is not newer than the last one "
-                    f"(t_ms={seen['progress']}): a duplicate or out of order")
+            else:
+                check_newer(source, t_ms, seen["progress"], allow_equal=not strict)
             seen.update(progress=t_ms, idle=False)
             if observation.kind != PROGRESS:
                 changes[f"{META_KEY}|{source}|{seen['tail']}"] = observation.asdict()

@@ -1,7 +1,8 @@
 """Exchange netflows per exchange and token: rolling windows, the flow imbalance's band
 (``netflow_accumulation`` / ``netflow_distribution``); the score's ``accumulation``.
 
-State: "series|<exchange>:<token>" -> {"flows": ``RollingNetflow`` state, "band", "cooldown", "latest"}.
+State: "series|<exchange>:<token>" -> {"flows": ``RollingNetflow`` state, "band",
+"cooldown", "latest"}.
 """
 
 from __future__ import annotations
