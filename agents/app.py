@@ -1,4 +1,4 @@
-"""The Faust application, configured from ``altseason.config`` when this module is imported.
+"""The Faust application, configured from ``foundation.config`` when this module is imported.
 
 The worker process (``altseason worker``) imports this module and the agents; settings come
 from the environment / ``ALTSEASON_CONFIG``, so one code path serves the local stack, the
@@ -10,9 +10,9 @@ from __future__ import annotations
 import faust
 
 from agents.transport import Transport
-from altseason.config import Settings, load_settings
-from altseason.connections import kafka_credentials
-from altseason.logs import logging_config
+from foundation.config import Settings, load_settings
+from foundation.connections import kafka_credentials
+from foundation.logs import logging_config
 
 settings: Settings = load_settings()
 

@@ -26,8 +26,8 @@ from mode import Service
 from agents.app import app, settings
 from agents.redis_view import RedisView
 from agents.topics import STEP_TOPICS, bars_topic, deadletter_topic, signals_topic
-from altseason.errors import EventOrderError, SchemaError
-from altseason.metrics import DEAD_LETTERS, FAN_IN_HELD, SIGNALS_EMITTED
+from foundation.errors import EventOrderError, SchemaError
+from foundation.metrics import DEAD_LETTERS, FAN_IN_HELD, SIGNALS_EMITTED
 from schemas.decode import iso_utc
 from schemas.records import DeadLetter
 from schemas.redis_layout import VIEW_BY_NAME, ViewUpdate

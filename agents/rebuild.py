@@ -17,7 +17,7 @@ import logging
 
 from agents.app import app, settings
 from agents.driver import TABLES, show, view
-from altseason.metrics import REDIS_REBUILDS
+from foundation.metrics import REDIS_REBUILDS
 from schemas.redis_layout import ViewUpdate
 from streams.views.registry import STEP_BY_NAME, STEPS
 

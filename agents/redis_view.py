@@ -15,9 +15,9 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from altseason.config import Settings
-from altseason.connections import redis_client
-from altseason.metrics import REDIS_WRITE_ERRORS
+from foundation.config import Settings
+from foundation.connections import redis_client
+from foundation.metrics import REDIS_WRITE_ERRORS
 from schemas.records import SCHEMA_VERSION, Signal
 from schemas.redis_layout import (
     DEADLETTER_COUNTS_KEY,

@@ -9,9 +9,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from altseason.config import Settings
-from altseason.errors import AltseasonError, ConfigError
-from altseason.logs import configure_logging
+from foundation.config import Settings
+from foundation.errors import AltseasonError, ConfigError
+from foundation.logs import configure_logging
 from schemas.records import Signal
 
 DEFAULT_REPLAY_DIR = Path("data/replay")
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from altseason.config import load_settings
+    from foundation.config import load_settings
 
     return load_settings(getattr(args, "file", None) or args.config)
 
@@ -139,7 +139,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(path)
         return 0
     if args.command == "config":
-        from altseason.config import masked
+        from foundation.config import masked
 
         print(json.dumps(masked(_settings(args)), indent=2))
         return 0

@@ -10,9 +10,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from altseason.config import Settings
-from altseason.connections import kafka_client_options
-from altseason.errors import SourceError
+from foundation.config import Settings
+from foundation.connections import kafka_client_options
+from foundation.errors import SourceError
 from schemas.topics import TOPICS, internal_topic
 from streams.views.registry import INTERNAL_TOPICS
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from altseason.config import Settings
-from altseason.errors import EventOrderError, SchemaError
+from foundation.config import Settings
+from foundation.errors import EventOrderError, SchemaError
 from producers.replay import ReplayEvent, load_replay
 from schemas.decode import parse_utc, to_ms
 from schemas.records import (

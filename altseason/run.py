@@ -21,12 +21,12 @@ from typing import TextIO
 
 import aiohttp
 
-from altseason.config import Settings, mask_url
-from altseason.connections import redis_client
 from altseason.dashboard import serve_dashboard
-from altseason.errors import SourceError
 from altseason.kafka_admin import ensure_topics, group_lag
 from altseason.signals_tail import SignalTail, signal_line
+from foundation.config import Settings, mask_url
+from foundation.connections import redis_client
+from foundation.errors import SourceError
 from producers.replay import load_replay, replay
 from schemas.records import Signal
 from schemas.redis_layout import DEADLETTER_COUNTS_KEY

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from altseason.config import Settings
-from altseason.connections import kafka_client_options
-from altseason.errors import SourceError
 from altseason.kafka_admin import topic_partitions
+from foundation.config import Settings
+from foundation.connections import kafka_client_options
+from foundation.errors import SourceError
 from schemas.records import Signal
 
 

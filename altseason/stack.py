@@ -29,7 +29,7 @@ from typing import Any
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
 
-from altseason.errors import StackError
+from foundation.errors import StackError
 
 KAFKA_VERSION = "4.1.1"
 _POM = Path(__file__).resolve().parent.parent / "deploy" / "local" / "pom.xml"

@@ -6,7 +6,7 @@
   group has assigned this worker its partitions and table recovery is done; else 503 with the
   failed checks. A worker beyond the partition count has nothing assigned and is still ready.
 - ``GET /metrics``: Prometheus text format: Faust's stream metrics (prefix ``altseason_``)
-  and ours (``altseason.metrics``), with lag and table sizes read at scrape time.
+  and ours (``foundation.metrics``), with lag and table sizes read at scrape time.
 
 All three are read-only; Faust's own web pages (``/``, ``/router/``...) are read-only too.
 """
@@ -22,7 +22,7 @@ from faust import web
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from altseason.metrics import CONSUMER_LAG, TABLE_KEYS
+from foundation.metrics import CONSUMER_LAG, TABLE_KEYS
 
 WORKER_PATHS = ("/health", "/ready", "/metrics")
 CHECK_TIMEOUT_S = 3.0

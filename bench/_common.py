@@ -35,9 +35,9 @@ import redis.asyncio as redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from altseason import stack  # noqa: E402
-from altseason.config import Settings, load_settings  # noqa: E402
 from altseason.kafka_admin import delete_topics_starting_with, ensure_topics  # noqa: E402
 from altseason.run import log_tail, start_worker, stop_worker  # noqa: E402
+from foundation.config import Settings, load_settings  # noqa: E402
 from producers.replay import ReplayEvent, replay  # noqa: E402
 from schemas.decode import iso_utc  # noqa: E402
 from schemas.records import CryptoTick  # noqa: E402

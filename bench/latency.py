@@ -55,9 +55,9 @@ from _common import (
 )
 from aiokafka import AIOKafkaConsumer
 
-from altseason.config import load_settings
 from altseason.kafka_admin import topic_partitions
 from altseason.run import log_tail
+from foundation.config import load_settings
 from producers.live.sink import KafkaSink
 from schemas.decode import iso_utc
 from schemas.records import CryptoTick

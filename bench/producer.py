@@ -30,7 +30,7 @@ from _common import (
 )
 from aiokafka import AIOKafkaProducer
 
-from altseason.config import Settings
+from foundation.config import Settings
 from producers.live.sink import KafkaSink
 from producers.replay import ReplayEvent
 from schemas.decode import parse_utc, to_ms

@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
-from altseason.config import Settings
-from altseason.connections import kafka_client_options
-from altseason.errors import ConfigError
+from foundation.config import Settings
+from foundation.connections import kafka_client_options
+from foundation.errors import ConfigError
 from schemas.decode import iso_utc, parse_utc
 from schemas.records import CryptoTick, Event, IndexQuote, LongShortRatio, MarketCap
 

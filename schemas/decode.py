@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from altseason.errors import SchemaError
+from foundation.errors import SchemaError
 from schemas.jsonschema import field_json_types
 from schemas.records import SCHEMA_VERSION, Event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TypeVar
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 
 #: event times: ms since the epoch, or a calendar day for daily series
 When = TypeVar("When", int, date)

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from altseason.config import SignalSettings
-from altseason.errors import EventOrderError, SchemaError
+from foundation.config import SignalSettings
+from foundation.errors import EventOrderError, SchemaError
 from schemas.records import Signal
 from streams.views.fanin import active_sources, idle_event
 from streams.views.registry import ROUTE_TARGETS, STEP_BY_NAME, STEPS

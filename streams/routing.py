@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from altseason.config import SignalSettings
-from altseason.errors import SchemaError
+from foundation.config import SignalSettings
+from foundation.errors import SchemaError
 from schemas.decode import decode_event, parse_utc, shown, to_ms
 from schemas.records import (
     CryptoTick,

@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from harness import Namespace, delete_topics, private_env  # noqa: E402
 
 from altseason import stack  # noqa: E402
-from altseason.config import load_settings  # noqa: E402
 from altseason.kafka_admin import ensure_topics  # noqa: E402
 from altseason.run import stop_worker  # noqa: E402
+from foundation.config import load_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

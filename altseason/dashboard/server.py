@@ -25,8 +25,6 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from altseason.config import Settings
-from altseason.connections import redis_client
 from altseason.dashboard.history import (
     DEFAULT_REPLAY_DIR,
     Series,
@@ -35,6 +33,8 @@ from altseason.dashboard.history import (
     read_series,
 )
 from altseason.dashboard.state import CHANNELS, finite, parse_payload, read_state
+from foundation.config import Settings
+from foundation.connections import redis_client
 
 log = logging.getLogger(__name__)
 

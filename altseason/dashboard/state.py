@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import redis.asyncio as redis
 
-from altseason.config import Settings
+from foundation.config import Settings
 from schemas.redis_layout import RECENT_SIGNALS_KEY, SIGNALS_CHANNEL, VIEWS
 from schemas.redis_layout import ranking as ranking_of
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import websockets
 
-from altseason.errors import ConfigError, SourceError
+from foundation.errors import ConfigError, SourceError
 from producers.live.core import (
     Backoff,
     Emitter,

@@ -25,7 +25,7 @@ from typing import Any
 import ccxt.pro as ccxtpro
 from ccxt.base.errors import BadSymbol, NetworkError
 
-from altseason.errors import ConfigError, SourceError
+from foundation.errors import ConfigError, SourceError
 from producers.live.core import (
     MAX_TEXT_CHARS,
     Backoff,

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from altseason.errors import ConfigError, SchemaError
+from foundation.errors import ConfigError, SchemaError
 from producers.live.core import (
     MAX_TEXT_CHARS,
     Emitter,

@@ -13,7 +13,7 @@
       - {type: binance_ws, name: binance-spot, market: spot, symbols: [BTC/USDT]}
 
 Where Kafka is (``KAFKA_BOOTSTRAP_SERVERS``) and the topic prefix come from the usual settings
-(``altseason.config.load_settings``), not from this file. Credentials are only ever named, as
+(``foundation.config.load_settings``), not from this file. Credentials are only ever named, as
 environment variables (``api_key_env: FINNHUB_KEY``).
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from altseason.config import read_yaml_mapping
-from altseason.errors import ConfigError
+from foundation.config import read_yaml_mapping
+from foundation.errors import ConfigError
 from producers.live.core import Source, SourceConfig
 
 COMPRESSIONS = ("gzip", "snappy", "lz4", "zstd")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from altseason.errors import ConfigError, SourceError
+from foundation.errors import ConfigError, SourceError
 from schemas.decode import MAX_FUTURE_SECONDS, iso_utc, shown
 from schemas.records import Event
 

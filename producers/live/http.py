@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from altseason.errors import ConfigError, SourceError
+from foundation.errors import ConfigError, SourceError
 from producers.live.core import SourceConfig, SourceStats, backoff_delays
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from altseason.errors import ConfigError
+from foundation.errors import ConfigError
 from producers.live.core import (
     Backoff,
     Emitter,

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from altseason.config import VARIANTS
-from altseason.errors import ConfigError
+from foundation.config import VARIANTS
+from foundation.errors import ConfigError
 from producers.live.core import (
     Emitter,
     MalformedInput,

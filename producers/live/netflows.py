@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from altseason.errors import ConfigError
+from foundation.errors import ConfigError
 from producers.live.core import (
     MAX_TEXT_CHARS,
     Emitter,

@@ -8,8 +8,8 @@ import logging
 import os
 import signal
 
-from altseason.config import Settings, load_settings
 from altseason.kafka_admin import ensure_topics
+from foundation.config import Settings, load_settings
 from producers.live.config import LiveConfig, load_live_config
 from producers.live.core import status_log
 from producers.live.sink import KafkaSink

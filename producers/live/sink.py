@@ -17,8 +17,8 @@ from types import TracebackType
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from altseason.config import Settings
-from altseason.connections import kafka_client_options
+from foundation.config import Settings
+from foundation.connections import kafka_client_options
 from producers.live.config import SinkConfig
 from producers.live.core import Backoff, Emitter, RecentKeys, SourceStats
 from schemas.decode import parse_utc, to_ms

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from altseason.metrics import SourceStatsCollector
+from foundation.metrics import SourceStatsCollector
 
 if TYPE_CHECKING:
     from producers.live.run import LiveProducer

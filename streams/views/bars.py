@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from altseason.config import SignalSettings
-from altseason.errors import EventOrderError
+from foundation.config import SignalSettings
+from foundation.errors import EventOrderError
 from schemas.decode import parse_utc, to_ms
 from schemas.records import Bar
 from schemas.redis_layout import ViewUpdate

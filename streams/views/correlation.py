@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from altseason.config import SignalSettings
+from foundation.config import SignalSettings
 from schemas.records import SeriesPoint
 from schemas.redis_layout import ViewUpdate
 from streams.correlation import (

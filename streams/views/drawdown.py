@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from altseason.config import SignalSettings
+from foundation.config import SignalSettings
 from schemas.records import CryptoTick, Observation
 from schemas.redis_layout import ViewUpdate
 from streams.correlation import ms_to_iso

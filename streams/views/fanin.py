@@ -21,8 +21,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from altseason.config import SignalSettings
-from altseason.errors import EventOrderError, SchemaError
+from foundation.config import SignalSettings
+from foundation.errors import EventOrderError, SchemaError
 from schemas.records import Observation
 from schemas.redis_layout import ViewUpdate
 from streams.order import check_newer

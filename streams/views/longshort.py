@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from statistics import fmean
 from typing import Any
 
-from altseason.config import SignalSettings
+from foundation.config import SignalSettings
 from schemas.records import LongShortRatio, MarketCap, Observation
 from schemas.redis_layout import ViewUpdate
 from streams.hysteresis import Cooldown

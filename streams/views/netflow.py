@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from altseason.config import SignalSettings
+from foundation.config import SignalSettings
 from schemas.records import ExchangeNetflow, Observation
 from schemas.redis_layout import ViewUpdate
 from streams.hysteresis import Cooldown, band

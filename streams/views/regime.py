@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from altseason.config import SignalSettings
+from foundation.config import SignalSettings
 from schemas.records import SeriesPoint
 from schemas.redis_layout import ViewUpdate
 from streams.index_regime import IndexRegime, RiskOnParams

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from altseason.config import SignalSettings
+from foundation.config import SignalSettings
 from streams.routing import route
 from streams.views.step import Changes, Outputs, Route
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from altseason.config import SignalSettings
+from foundation.config import SignalSettings
 from schemas.records import Bar, Signal
 from schemas.redis_layout import ViewUpdate
 from streams.routing import MARKET_KEY

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
-from altseason.config import Settings
 from altseason.dashboard import serve_dashboard
+from foundation.config import Settings
 
 
 class DashboardServer:

@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as redis
 from playwright.async_api import Browser, async_playwright
 
-from altseason.config import Settings, load_settings
+from foundation.config import Settings, load_settings
 
 CHROMIUM = Path(os.environ.get("ALTSEASON_CHROMIUM", "/usr/bin/chromium"))
 

@@ -22,7 +22,7 @@ from harness import Namespace, free_port
 from playwright.async_api import Browser, Page
 
 from agents.redis_view import RedisView
-from altseason.config import Settings
+from foundation.config import Settings
 from producers.replay import load_replay, replay
 from schemas.records import ExchangeNetflow, Signal
 from streams.signals import make_signal

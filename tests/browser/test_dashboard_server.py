@@ -24,9 +24,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from harness import free_port
 
 from agents.redis_view import RedisView
-from altseason.config import Settings, load_settings
 from altseason.dashboard import create_app
 from altseason.dashboard.history import index_close_ms
+from foundation.config import Settings, load_settings
 from schemas.records import Signal
 from streams.signals import make_signal
 

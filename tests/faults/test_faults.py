@@ -31,10 +31,10 @@ import redis.asyncio as redis
 from harness import Namespace, delete_topics, free_port, private_env, read_topic, wait_ready
 
 from altseason import stack
-from altseason.config import Settings, load_settings
 from altseason.kafka_admin import ensure_topics
 from altseason.run import stop_worker
 from altseason.stack import StackInfo
+from foundation.config import Settings, load_settings
 from producers.replay import ReplayEvent, load_replay, replay
 from schemas.records import Signal
 

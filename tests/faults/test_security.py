@@ -40,10 +40,10 @@ from harness import free_port
 from redis.exceptions import RedisError
 
 from altseason import stack
-from altseason.config import Settings, load_settings
-from altseason.connections import kafka_client_options, kafka_ssl_context, redis_client
 from altseason.run import log_tail, start_worker, stop_worker, wait_until_processed
 from altseason.signals_tail import SignalTail
+from foundation.config import Settings, load_settings
+from foundation.connections import kafka_client_options, kafka_ssl_context, redis_client
 from producers.replay import load_replay, replay
 from schemas.records import Signal
 

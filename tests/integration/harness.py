@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 from aiokafka import AIOKafkaConsumer
 
-from altseason.config import Settings
 from altseason.kafka_admin import delete_topics_starting_with, topic_partitions
 from altseason.run import start_worker, wait_until_processed
+from foundation.config import Settings
 
 
 def free_port() -> int:

@@ -13,9 +13,9 @@ import pytest
 from aiokafka.errors import KafkaError
 from harness import Namespace, delete_topics, private_env, read_topic
 
-from altseason.config import load_settings
 from altseason.kafka_admin import ensure_topics
 from altseason.run import stop_worker
+from foundation.config import load_settings
 from producers.replay import load_replay, replay
 from schemas.records import Signal
 from streams.pipeline import OfflinePipeline

@@ -37,8 +37,8 @@ from aiokafka import AIOKafkaProducer
 from harness import Namespace, read_topic
 from prometheus_client.parser import text_string_to_metric_families
 
-from altseason.config import Settings
 from altseason.report import replay_offline
+from foundation.config import Settings
 from producers.replay import ReplayEvent, load_replay
 from schemas.decode import iso_utc
 from schemas.records import DeadLetter, Event, ExchangeNetflow, IndexQuote

@@ -14,8 +14,8 @@ import pytest
 from harness import read_topic
 
 from altseason import stack
-from altseason.config import load_settings
 from altseason.kafka_admin import ensure_topics
+from foundation.config import load_settings
 from producers.live.config import SinkConfig
 from producers.live.core import SourceStats
 from producers.live.sink import KafkaSink

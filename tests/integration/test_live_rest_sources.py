@@ -38,9 +38,9 @@ from http_servers import (
     utc_ms,
 )
 
-from altseason.config import Settings
-from altseason.errors import ConfigError, SourceError
 from altseason.kafka_admin import topic_partitions
+from foundation.config import Settings
+from foundation.errors import ConfigError, SourceError
 from producers.live.coingecko import CoinGeckoSource
 from producers.live.core import Source, SourceStats
 from producers.live.derivatives import FundingRateSource, OpenInterestSource

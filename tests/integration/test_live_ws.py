@@ -34,8 +34,8 @@ from wsfixtures import (
     wait_until,
 )
 
-from altseason.config import Settings
 from altseason.kafka_admin import topic_partitions
+from foundation.config import Settings
 from producers.live.config import load_live_config
 from producers.live.run import LiveProducer
 from producers.live.web import PRODUCER_PATHS

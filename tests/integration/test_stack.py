@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from altseason import stack
-from altseason.errors import StackError
+from foundation.errors import StackError
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 from streams.alignment import AlignedPoint, AsOfAligner
 
 HOUR = 3600 * 1000

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 from streams.bars import BarBuilder
 
 WS = Path(__file__).resolve().parents[1] / "data" / "ws"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from altseason.config import Settings, SignalSettings, load_settings, masked
-from altseason.errors import ConfigError
+from foundation.config import Settings, SignalSettings, load_settings, masked
+from foundation.errors import ConfigError
 
 
 def yaml_file(tmp_path: Path, text: str) -> Path:
@@ -201,7 +201,7 @@ SASL_ENV = {
 
 
 def test_security_defaults_are_plaintext() -> None:
-    from altseason.connections import kafka_client_options, kafka_credentials
+    from foundation.connections import kafka_client_options, kafka_credentials
 
     settings = Settings()
     assert (settings.kafka_security_protocol, settings.kafka_sasl_mechanism) == (
@@ -217,7 +217,7 @@ def test_sasl_ssl_options_for_aiokafka_and_faust_agree() -> None:
     import faust
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-    from altseason.connections import kafka_client_options, kafka_credentials
+    from foundation.connections import kafka_client_options, kafka_credentials
 
     settings = load_settings(env=SASL_ENV)
     options = kafka_client_options(settings)
@@ -238,7 +238,7 @@ def test_sasl_ssl_options_for_aiokafka_and_faust_agree() -> None:
 def test_other_protocols_map_to_faust_too(protocol: str) -> None:
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-    from altseason.connections import kafka_client_options, kafka_credentials
+    from foundation.connections import kafka_client_options, kafka_credentials
 
     env = {**SASL_ENV, "ALTSEASON_KAFKA_SECURITY_PROTOCOL": protocol,
            "ALTSEASON_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256"}
@@ -378,7 +378,7 @@ def test_repr_masked_and_config_check_never_show_the_secrets(
 
 def test_redis_client_checks_the_server_certificate_with_the_configured_ca(
         tmp_path: Path) -> None:
-    from altseason.connections import redis_client
+    from foundation.connections import redis_client
 
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
@@ -392,7 +392,7 @@ def test_redis_client_checks_the_server_certificate_with_the_configured_ca(
 
 
 def test_a_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path) -> None:
-    from altseason.connections import kafka_client_options
+    from foundation.connections import kafka_client_options
 
     ca = tmp_path / "ca.pem"
     ca.write_text("not a certificate\n")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 from streams.correlation import (
     CorrelationParams,
     CorrelationUpdate,

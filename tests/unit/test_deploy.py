@@ -37,9 +37,9 @@ import yaml
 from aiokafka import codec
 
 from altseason.cli import build_parser
-from altseason.config import Settings, load_settings
-from altseason.errors import ConfigError
 from altseason.web import CHECK_TIMEOUT_S, WORKER_PATHS
+from foundation.config import Settings, load_settings
+from foundation.errors import ConfigError
 from producers.live.config import LiveConfig, load_live_config
 from producers.live.web import PRODUCER_PATHS
 

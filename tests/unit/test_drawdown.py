@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 from streams.drawdown import Drawdown, share_below
 
 REPLAY = Path(__file__).resolve().parents[2] / "data" / "replay"

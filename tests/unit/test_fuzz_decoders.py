@@ -33,8 +33,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_routing import route_message
 
-from altseason.config import SignalSettings
-from altseason.errors import SchemaError
+from foundation.config import SignalSettings
+from foundation.errors import SchemaError
 from producers.live import binance_ws, ccxt_ws, coingecko, derivatives, longshort, netflows
 from producers.live.core import MalformedInput, MemoryEmitter
 from producers.live.index_quotes import (

@@ -10,7 +10,7 @@ import ccxt.pro as ccxtpro
 import pytest
 from wsfixtures import COINBASE, KRAKEN_FUTURES, load_recording
 
-from altseason.errors import ConfigError
+from foundation.errors import ConfigError
 from producers.live.ccxt_ws import from_config, rehost, ticker_record, trade_tick
 from producers.live.core import MalformedInput
 from schemas.decode import decode_event

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from altseason.errors import ConfigError
+from foundation.errors import ConfigError
 from producers.live.config import SinkConfig, load_live_config
 from producers.live.core import (
     Backoff,

@@ -15,7 +15,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from altseason.errors import ConfigError
+from foundation.errors import ConfigError
 from producers.live.coingecko import coin_market_cap, total_market_cap
 from producers.live.coingecko import from_config as coingecko_from_config
 from producers.live.derivatives import funding_record, open_interest_record

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from altseason.logs import LEVELLED_LOGGERS, RepeatFilter, logging_config
+from foundation.logs import LEVELLED_LOGGERS, RepeatFilter, logging_config
 
 
 @pytest.fixture

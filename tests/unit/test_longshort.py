@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 from streams.longshort import CoinRatio, CrossSection, RatioHistory, average_ranks, cross_section
 
 DERIVATIVES = Path(__file__).resolve().parents[2] / "data" / "replay"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 from streams.netflow import DAY_MS, RollingNetflow, classify, rank_flows
 
 WINDOWS = {"1h": 3_600_000, "1d": DAY_MS, "7d": 7 * DAY_MS}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 from streams.regime import AllTimeHigh, AthBreakout, OutperformanceStreak, StreakUpdate
 
 REPLAY = Path(__file__).resolve().parents[2] / "data" / "replay"

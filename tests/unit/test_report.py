@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from altseason.config import Settings
 from altseason.report import replay_offline, summary, write_report
 from altseason.report_charts import draw_all
+from foundation.config import Settings
 from producers.replay import ReplayEvent, load_replay
 from schemas.decode import iso_utc
 from schemas.records import ExchangeNetflow, LongShortRatio, MarketCap

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from altseason.config import SignalSettings
-from altseason.errors import SchemaError
+from foundation.config import SignalSettings
+from foundation.errors import SchemaError
 from schemas.records import CryptoTick, IndexQuote, MarketCap
 from streams.routing import route, tick_for_bars
 

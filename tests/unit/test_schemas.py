@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from altseason.errors import SchemaError
+from foundation.errors import SchemaError
 from schemas.decode import MAX_PAYLOAD_BYTES, decode_event, iso_utc
 from schemas.jsonschema import JSON_DIR, schema_files
 from schemas.records import (

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from altseason.errors import EventOrderError
+from foundation.errors import EventOrderError
 from streams.score import (
     COMPONENTS,
     DAY_MS,

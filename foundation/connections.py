@@ -13,8 +13,8 @@ from typing import Any
 import redis.asyncio as redis
 from aiokafka.helpers import create_ssl_context
 
-from altseason.config import Settings
-from altseason.errors import ConfigError
+from foundation.config import Settings
+from foundation.errors import ConfigError
 
 
 def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:

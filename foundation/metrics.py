@@ -8,14 +8,17 @@ the live producer (its per-source counters are collected from ``SourceStats`` at
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from producers.live.core import SourceStats
+
+class SourceCounters(Protocol):
+    """A live source's counters (``producers.live.core.SourceStats``)."""
+
+    def as_dict(self) -> dict[str, int]: ...
 
 SIGNALS_EMITTED = Counter("altseason_signals_emitted", "Signals sent to the signals topic",
                           ["type"])
@@ -37,7 +40,7 @@ CONSUMER_LAG = Gauge("altseason_consumer_lag",
 class SourceStatsCollector(Collector):
     """The live producer's per-source counters and its queue, read when scraped."""
 
-    def __init__(self, sources: Callable[[], Iterable[tuple[str, SourceStats]]],
+    def __init__(self, sources: Callable[[], Iterable[tuple[str, SourceCounters]]],
                  queue: Callable[[], tuple[int, int]]) -> None:
         self.sources = sources
         self.queue = queue

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from altseason.errors import ConfigError
+from foundation.errors import ConfigError
 
 ENV_PREFIX = "ALTSEASON_"
 VARIANTS = ("global_account", "top_account", "top_position", "taker_volume")
