@@ -22,7 +22,7 @@ from faust.types import TP
 
 async def rewind_to_committed(consumer: AIOKafkaConsumer) -> Mapping[TP, int | None]:
     """Seek every assigned partition to its committed offset; one with none committed to 0,
-    the start (``consumer_auto_offset_reset="earliest"``, set in ``streams/app.py``: offsets
+    the start (``consumer_auto_offset_reset="earliest"``, set in ``agents/app.py``: offsets
     below the log start are reset to it)."""
     committed = await consumer.seek_to_committed()
     for tp, offset in committed.items():

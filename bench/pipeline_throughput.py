@@ -171,13 +171,14 @@ def start_profilers(worker: Worker) -> list[subprocess.Popen[bytes]]:
 
 #: (label, file fragment, function or "" for any frame of the file): inclusive shares shown
 WATCHED = (
-    ("bars agent, all of it", "agents/bars.py", "build_bars"),
-    ("  Redis mirror of the 3 open bars", "agents/bars.py", "show"),
+    ("the driver, every step", "agents/driver.py", "drive"),
+    ("  bars step", "streams/views/bars.py", "apply"),
+    ("  Redis mirror of the open bars", "agents/driver.py", "flush_views"),
     ("    redis-py pipeline execute", "redis/asyncio/client.py", "execute"),
     ("  bar state from/to the table's JSON dict", "streams/bars.py", "from_state"),
     ("", "streams/bars.py", "to_state"),
     ("  bar arithmetic", "streams/bars.py", "add"),
-    ("route agent, all of it", "agents/route.py", "route_inputs"),
+    ("  route step", "streams/views/route.py", "apply"),
     ("  validate + decode the input JSON", "schemas/decode.py", "decode_event"),
     ("Kafka sends (internal topic, changelog, bars)", "faust/topics.py", "publish_message"),
     ("Kafka fetch + per-message dispatch", "faust/transport/consumer.py", ""),

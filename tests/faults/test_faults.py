@@ -190,7 +190,7 @@ async def test_kill_9_mid_replay_then_restart_equals_an_undisturbed_run(
         stack_env: dict[str, str], tmp_path: Path, events: list[ReplayEvent],
         workers: list, reference: Reference, kill_after: float) -> None:
     """Killed after it took 100 messages (usually before its first commit: partitions with
-    nothing committed, which a restart lost until ``streams/transport.py``), or halfway
+    nothing committed, which a restart lost until ``agents/transport.py``), or halfway
     (where about 1 run in 10 skipped one event, until ``Consumer.perform_seek`` there)."""
     namespace = make_namespace(stack_env, tmp_path / "faulty")
     await ensure_topics(namespace.settings)
@@ -237,7 +237,7 @@ async def test_a_crash_just_before_a_signal_or_bar_is_sent_loses_nothing(
         workers: list, reference: Reference, send: str) -> None:
     """The worst moment: the event that fires a signal (or closes a bar) is processed,
     everything sent before it is on the broker, it is not, and the worker dies (the failpoint
-    in ``agents/outputs.py``). Agents write the table entry recording an event last, so the
+    in ``agents/driver.py``). Agents write the table entry recording an event last, so the
     restarted worker applies the event again and sends it."""
     namespace = make_namespace(stack_env, tmp_path / "faulty")
     await ensure_topics(namespace.settings)

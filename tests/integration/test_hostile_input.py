@@ -47,7 +47,7 @@ pytestmark = pytest.mark.integration
 
 SINCE, UNTIL = date(2024, 7, 1), date(2024, 9, 12)
 NEW_YORK = ZoneInfo("America/New_York")
-#: what agents/outputs.py keeps of a dead letter's payload
+#: what agents/driver.py keeps of a dead letter's payload
 MAX_PAYLOAD_CHARS = 64 * 1024
 KB_900 = 900_000
 #: the agents that own a series: a stale event of it is rejected by each of them

@@ -1,4 +1,4 @@
-"""The worker's rewind after a rebalance (``streams/transport.py``), on the real broker.
+"""The worker's rewind after a rebalance (``agents/transport.py``), on the real broker.
 
 Faust drops records fetched for partitions it is not reading at that moment and rewinds to
 the committed offsets to read them again; a partition with nothing committed must go back
@@ -60,7 +60,7 @@ async def positions(consumer: AIOKafkaConsumer) -> list[int]:
 
 async def test_aiokafka_alone_leaves_partitions_without_a_commit_where_they_are(
         consumer: AIOKafkaConsumer) -> None:
-    """Why the fix exists: if aiokafka changes this, ``streams/transport.py`` can go."""
+    """Why the fix exists: if aiokafka changes this, ``agents/transport.py`` can go."""
     await consumer.seek_to_committed()
     assert await positions(consumer) == [RECORDS, RECORDS, 3]
 
