@@ -132,8 +132,12 @@ class AsOfAligner:
             "max_history": self.max_history,
             "last_anchor_t": self.last_anchor_t,
             "last_other_t": self.last_other_t,
-            "other": [[t, v] for t, v in zip(self._other_t, self._other_v, strict=True)],
-            "pending": [[t, v] for t, v in self._pending],
+            # columns, not pairs: a view writes this on every event, and a long pending list
+            # (an anchor whose other series has not started) was most of a replay's time
+            "other_t": list(self._other_t),
+            "other_v": list(self._other_v),
+            "pending_t": [t for t, _ in self._pending],
+            "pending_v": [v for _, v in self._pending],
             "skipped": self.skipped,
             "dropped": self.dropped,
             "history_dropped": self.history_dropped,
@@ -150,9 +154,14 @@ class AsOfAligner:
         last_other = state["last_other_t"]
         al.last_anchor_t = None if last_anchor is None else int(last_anchor)
         al.last_other_t = None if last_other is None else int(last_other)
-        al._other_t = deque(int(t) for t, _ in state["other"])
-        al._other_v = deque(float(v) for _, v in state["other"])
-        al._pending = deque((int(t), float(v)) for t, v in state["pending"])
+        if "other_t" in state:
+            al._other_t = deque(state["other_t"])
+            al._other_v = deque(state["other_v"])
+            al._pending = deque(zip(state["pending_t"], state["pending_v"], strict=True))
+        else:  # written before the columns
+            al._other_t = deque(int(t) for t, _ in state["other"])
+            al._other_v = deque(float(v) for _, v in state["other"])
+            al._pending = deque((int(t), float(v)) for t, v in state["pending"])
         al.skipped = int(state["skipped"])
         al.dropped = int(state["dropped"])
         al.history_dropped = int(state.get("history_dropped", 0))

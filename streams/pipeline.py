@@ -57,7 +57,8 @@ class OfflinePipeline:
                 table.pop(key, None)
             else:
                 table[key] = value
-        self.dead_letters[step.name] += len(outputs.rejected)
+        if outputs.rejected:
+            self.dead_letters[step.name] += len(outputs.rejected)
         self.signals += outputs.signals
         if self.observer:
             self.observer(step.name, record, outputs)

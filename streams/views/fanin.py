@@ -15,7 +15,6 @@ holding or releasing one event writes one small entry whatever the backlog.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -60,7 +59,7 @@ def fan_in(step: ViewStep, source_of: Callable[[Observation], str], *, strict: b
 
     def apply(state: Mapping[str, Any], observation: Observation,
               config: SignalSettings) -> tuple[Changes, Outputs]:
-        meta: dict[str, dict[str, Any]] = copy.deepcopy(state.get(META_KEY) or {})
+        meta = {source: dict(s) for source, s in (state.get(META_KEY) or {}).items()}
         if not meta and expected is not None:
             meta = {source: {"progress": None, "head": 0, "tail": 0, "idle": False}
                     for source in expected(config)}

@@ -128,7 +128,7 @@ def test_other_series_stops_then_resumes_stale() -> None:
     assert [t for t, _ in aligner.pending] == [t for t, _ in anchors[2:]]
     assert aligner.skipped == 0
     state = json.loads(json.dumps(aligner.to_state()))
-    assert len(state["pending"]) == 8 and len(state["other"]) == 1
+    assert len(state["pending_t"]) == 8 and len(state["other_t"]) == 1
     # it resumes on Thursday of the second week: Wed 8 pairs with Wed 00:00 (21 h), Thu 9 ..
     # Wed 15 have only Wed 8 00:00 (>= 45 h old) and are skipped, Thu 16 and Fri 17 pair again
     out = feed(aligner, [("other", t, v) for t, v in crypto_series(date(2024, 5, 16),
@@ -249,3 +249,14 @@ def test_state_round_trip_is_json_and_complete() -> None:
     restored = AsOfAligner.from_state(json.loads(json.dumps(state)))
     assert restored.to_state() == state
     assert (restored.max_pending, restored.max_history) == (50, 70)
+
+
+def test_a_state_written_before_the_columns_still_loads() -> None:
+    aligner = AsOfAligner(max_staleness_ms=100)
+    feed(aligner, [("other", 10, 1.0), ("anchor", 20, 2.0), ("anchor", 200, 3.0)])
+    state = aligner.to_state()
+    old = {k: v for k, v in state.items() if not k.endswith(("_t", "_v"))
+           or k in ("last_anchor_t", "last_other_t")}
+    old["other"] = [list(p) for p in zip(state["other_t"], state["other_v"], strict=True)]
+    old["pending"] = [list(p) for p in zip(state["pending_t"], state["pending_v"], strict=True)]
+    assert AsOfAligner.from_state(old).to_state() == state
