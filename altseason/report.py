@@ -1,15 +1,12 @@
 """``altseason report``: PNG charts and a Markdown summary of the dashboard's views.
 
 The recorded data (``data/replay/``) is replayed offline, without a broker: the events of
-``producers.replay.load_replay`` go, in event-time order, through the router of the worker
-(``streams.routing.route``) and the same pure classes the agents drive (``streams/``), so the
-numbers are the pipeline's (the score's up to the order in which the live agents happen to
-deliver its components). The charts are drawn by ``altseason.report_charts``.
-
-Left out offline, because their rules live only inside agents (``agents/``): the
-``long_crowding`` signal and the altcoin cross-section behind the score's ``long_bias``
-(``agents/longshort.py``), and the netflow bands, their signals and the score's
-``accumulation`` (``agents/netflow.py``). Bars are not part of the report.
+``producers.replay.load_replay`` go, in event-time order, through
+``streams.pipeline.OfflinePipeline``, which runs the worker's own view steps
+(``streams/views/``). The report only collects what those steps produce: the records they
+apply, the Redis views they write and their signals. So it covers every view and every signal
+type, and its signals are the worker's, id for id. The charts are drawn by
+``altseason.report_charts``. Bars are not part of the report.
 """
 
 from __future__ import annotations
@@ -20,54 +17,42 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from foundation.config import Settings
-from foundation.errors import EventOrderError, SchemaError
 from producers.replay import ReplayEvent, load_replay
 from schemas.decode import parse_utc, to_ms
-from schemas.records import (
-    CryptoTick,
-    ExchangeNetflow,
-    LongShortRatio,
-    MarketCap,
-    Observation,
-    SeriesPoint,
-    Signal,
-)
-from streams.correlation import (
-    CorrelationParams,
-    CorrelationUpdate,
-    PairCorrelation,
-    correlation_signals,
-)
-from streams.drawdown import Drawdown, share_below
-from streams.hysteresis import Cooldown
-from streams.index_regime import IndexRegime, RiskOnParams
-from streams.longshort import RatioHistory, coin_of
-from streams.netflow import DAY_MS, RollingNetflow, imbalance
-from streams.routing import route
-from streams.score import AltseasonScore, ScoreUpdate
+from schemas.records import MarketCap, Observation, SeriesPoint, Signal
+from schemas.redis_layout import ViewUpdate
+from streams.pipeline import OfflinePipeline
+from streams.views.step import Outputs
 
-HOUR_MS = 3_600_000
 
 @dataclass(frozen=True)
 class SignalRow:
     """A fired signal, as far as the report needs it."""
 
+    id: str
     type: str
     subject: str
+    event_time: str
     t_ms: int
     value: float
     message: str
 
+    @classmethod
+    def of(cls, signal: Signal) -> SignalRow:
+        return cls(signal.id, signal.type, signal.subject, signal.event_time,
+                   t_ms_of(signal.event_time), signal.value, signal.message)
+
 
 @dataclass(frozen=True)
 class ScorePoint:
-    """The altseason score after one component update."""
+    """The altseason score after one component update (a ``score`` view)."""
 
     t_ms: int
     score: float
@@ -87,17 +72,18 @@ class LongShortSeries:
     symbol: str
     variant: str
     period: str
-    history: RatioHistory
+    #: its latest ``longshort`` view
+    latest: dict[str, Any]
     rows: list[tuple[int, float, float | None]] = field(default_factory=list)
 
     @property
     def coin(self) -> str:
-        return coin_of(self.symbol)
+        return str(self.latest["coin"])
 
 
 @dataclass
 class ReportData:
-    """Everything the offline replay computed, for the charts and the summary."""
+    """What the offline pipeline produced, for the charts and the summary."""
 
     settings: Settings
     events: int = 0
@@ -106,243 +92,158 @@ class ReportData:
     events_by_topic: Counter[str] = field(default_factory=Counter)
     #: series name (RUT, SPX, TOTAL, TOTAL3, BTC, ETH, ...) -> (t_ms, value) of its closes
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    #: RUT's index snapshots (IndexRegime): symbol day close ath ath_day pct_from_ath ytd_change
+    #: the index's ``index`` views (symbol day close ath ath_day pct_from_ath ytd_change),
+    #: plus t_ms, the close's time
     index: list[dict[str, Any]] = field(default_factory=list)
-    #: RUT/SPX streak snapshots (IndexRegime): day streak longest_since ... risk_on
+    #: the pair's ``regime`` views (subject day streak longest_since ... risk_on), plus t_ms
     streaks: list[dict[str, Any]] = field(default_factory=list)
     #: pair -> window -> (t_ms, correlation of daily log returns)
     correlations: dict[str, dict[int, list[tuple[int, float]]]] = field(default_factory=dict)
-    #: pair -> its latest aligned point
-    latest_correlation: dict[str, CorrelationUpdate] = field(default_factory=dict)
-    #: "exchange|symbol|variant" -> series
+    #: pair -> its latest ``correlation`` view (corr_30d, beta_30d, regime_30d, ...)
+    latest_correlation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: "exchange:symbol:variant" (the view's name) -> series
     longshort: dict[str, LongShortSeries] = field(default_factory=dict)
+    #: variant -> its latest ``longshort-cross`` view (altcoin ratios against rank)
+    longshort_cross: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: coin -> (rank, market cap, t_ms) from coin market caps that carry a rank
     coin_ranks: dict[str, tuple[int, float, int]] = field(default_factory=dict)
     #: "exchange:token" -> (t_ms, {window: netflow}, imbalance over the signal window)
     netflows: dict[str, list[tuple[int, dict[str, float], float | None]]] = field(
         default_factory=dict)
-    #: coin -> its drawdown from its all-time high
-    drawdowns: dict[str, Drawdown] = field(default_factory=dict)
+    #: "exchange:token" -> its latest ``netflow`` view (band, inflow_7d, ...)
+    latest_netflow: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: coin -> its latest ``drawdown`` view (price ath ath_time drawdown event_time)
+    drawdowns: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: (t_ms, share of altcoins deep below their high)
     breadth: list[tuple[int, float]] = field(default_factory=list)
     score: list[ScorePoint] = field(default_factory=list)
-    latest_score: ScoreUpdate | None = None
+    #: the latest ``score`` view (score band event_time components missing)
+    latest_score: dict[str, Any] | None = None
     signals: list[SignalRow] = field(default_factory=list)
-    #: rejected events per agent (as the worker would dead-letter them)
+    #: rejected events per step (as the worker would dead-letter them)
     dead_letters: Counter[str] = field(default_factory=Counter)
 
     def signal_counts(self) -> Counter[str]:
         return Counter(s.type for s in self.signals)
 
 
-class OfflineReplay:
-    """Feeds input events through ``streams.routing.route`` and the pure classes of
-    ``streams/`` the way the agents drive them, keeping what the report shows."""
+def t_ms_of(event_time: str) -> int:
+    return to_ms(parse_utc(event_time))
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        config = settings.signals
-        self.config = config
-        self.data = ReportData(settings)
-        self.correlation_params = CorrelationParams(
-            windows=config.correlation_windows,
-            lookahead_ms=int(config.alignment_lookahead_hours * HOUR_MS),
-            max_staleness_ms=int(config.alignment_max_staleness_hours * HOUR_MS),
-            low=config.correlation_low,
-            high=config.correlation_high,
-            hysteresis=config.correlation_hysteresis,
-            cooldown_ms=int(config.correlation_cooldown_days * 24 * HOUR_MS),
-            levels=config.correlation_levels,
-        )
-        self.score_pair, self.score_window = config.score_correlation_target
-        self.pairs: dict[str, PairCorrelation] = {}
-        self.regimes: dict[str, IndexRegime] = {}
-        self.flows: dict[str, RollingNetflow] = {}
-        self.netflow_windows = {f"{days}d": days * DAY_MS for days in config.netflow_windows_days}
-        self.altseason = AltseasonScore(
-            config.score_weight_map,
-            max_age_ms=int(config.score_max_age_days * DAY_MS),
-            hysteresis=config.score_hysteresis,
-            levels=(("cold", -math.inf), ("warming", config.score_warming),
-                    ("altseason", config.score_altseason)),
-        )
-        self.score_cooldown = Cooldown(int(config.score_cooldown_hours * HOUR_MS))
 
-    def apply(self, event: ReplayEvent) -> None:
-        """One input event, through validation and routing to each view that uses it."""
-        data = self.data
-        data.events += 1
-        data.events_by_topic[event.topic] += 1
-        data.first_t_ms = event.t_ms if data.first_t_ms is None else data.first_t_ms
-        data.last_t_ms = event.t_ms
-        try:
-            routed = route(event.topic, event.key.encode(), event.record.dumps(), self.config)
-        except SchemaError:
-            data.dead_letters["route_inputs"] += 1
-            return
-        for agent, _key, record in routed:
-            if agent == "correlation":
-                assert isinstance(record, SeriesPoint)
-                self._correlate(record)
-            elif agent == "regime":
-                assert isinstance(record, SeriesPoint)
-                self._regime(record)
-            elif agent == "longshort":
-                assert isinstance(record, Observation)
-                self._long_short(record)
-            elif agent == "netflow":
-                assert isinstance(record, Observation)
-                self._netflow(record)
-            elif agent == "drawdown":
-                assert isinstance(record, Observation)
-                self._drawdown(record)
+def collect(data: ReportData, step: str, record: Any, outputs: Outputs) -> None:
+    """The pipeline's observer: keep what the report shows of one applied event."""
+    if step in ("correlate", "track_regime") and isinstance(record, SeriesPoint) \
+            and record.role != "intraday":
+        rows = data.series.setdefault(record.series, [])
+        if not rows or rows[-1][0] < record.t_ms:  # one close reaches several pairs
+            rows.append((record.t_ms, record.value))
+    elif step == "track_long_short" and isinstance(record, Observation) \
+            and record.kind == "market_cap":
+        cap = MarketCap.from_data(record.event)
+        if cap.rank is not None:
+            data.coin_ranks[cap.asset] = (cap.rank, cap.market_cap, record.t_ms)
+    for view in outputs.views:
+        keep = VIEW_COLLECTORS.get(view.view)
+        if keep is not None:
+            keep(data, view, record)
 
-    def _keep_series(self, series: str, t_ms: int, value: float) -> None:
-        rows = self.data.series.setdefault(series, [])
-        if not rows or rows[-1][0] < t_ms:  # one event reaches several pairs
-            rows.append((t_ms, value))
 
-    def _signal(self, signal: Signal) -> None:
-        self.data.signals.append(SignalRow(signal.type, signal.subject,
-                                           to_ms(parse_utc(signal.event_time)), signal.value,
-                                           signal.message))
+def _index(data: ReportData, view: ViewUpdate, record: Any) -> None:
+    data.index.append({**view.snapshot, "t_ms": record.t_ms})
 
-    def _correlate(self, point: SeriesPoint) -> None:
-        """As ``agents/correlation.py``: one PairCorrelation per pair."""
-        self._keep_series(point.series, point.t_ms, point.value)
-        pair = self.pairs.setdefault(point.pair,
-                                     PairCorrelation(point.pair, self.correlation_params))
-        try:
-            updates = pair.add(point.role, point.t_ms, point.value)
-        except EventOrderError:
-            self.data.dead_letters["correlate"] += 1
-            return
-        by_window = self.data.correlations.setdefault(point.pair, {})
-        for update in updates:
-            self.data.latest_correlation[update.pair] = update
-            for window, r in update.correlations.items():
-                if r is not None and math.isfinite(r):
-                    by_window.setdefault(window, []).append((update.t_ms, r))
-            for signal in correlation_signals(update, self.correlation_params):
-                self._signal(signal)
-            r = update.correlations.get(self.score_window)
-            if update.pair == self.score_pair and r is not None:
-                self._component("correlation", update.t_ms, r)
 
-    def _regime(self, point: SeriesPoint) -> None:
-        """As ``agents/regime.py``: RUT against SPX on session closes."""
-        if point.role == "intraday":  # only the session view, which the report does not show
-            return
-        self._keep_series(point.series, point.t_ms, point.value)
-        config = self.config
-        regime = self.regimes.get(point.pair)
-        if regime is None:
-            regime = self.regimes[point.pair] = IndexRegime(
-                config.regime_index, config.regime_benchmark, config.ath_breakout_min_gap_days,
-                config.streak_min_days, config.ath_min_history_days,
-                RiskOnParams(config.risk_on_max_pct_from_ath, config.relative_strength_days,
-                             config.risk_on_cooldown_days))
-        try:
-            result = regime.add(point.role, point.t_ms, point.value)
-        except (EventOrderError, ValueError):
-            self.data.dead_letters["track_regime"] += 1
-            return
-        if result.index_snapshot:
-            self.data.index.append({**result.index_snapshot, "t_ms": point.t_ms})
-        if result.streak_snapshot:
-            self.data.streaks.append({**result.streak_snapshot, "t_ms": point.t_ms})
-        for signal in result.signals:
-            self._signal(signal)
-        for component, raw in result.components:
-            self._component(component, point.t_ms, raw)
+def _regime(data: ReportData, view: ViewUpdate, record: Any) -> None:
+    data.streaks.append({**view.snapshot, "t_ms": record.t_ms})
 
-    def _long_short(self, observation: Observation) -> None:
-        """The per-series ratio history of ``agents/longshort.py`` (z-scores only) and the
-        coins' market-cap ranks."""
-        if observation.kind == "market_cap":
-            cap = MarketCap.from_data(observation.event)
-            if cap.rank is not None:
-                self.data.coin_ranks[cap.asset] = (cap.rank, cap.market_cap, observation.t_ms)
-            return
-        ratio = LongShortRatio.from_data(observation.event)
-        key = f"{ratio.exchange}|{ratio.symbol}|{ratio.variant}"
-        series = self.data.longshort.get(key)
-        if series is None:
-            series = self.data.longshort[key] = LongShortSeries(
-                ratio.exchange, ratio.symbol, ratio.variant, ratio.period,
-                RatioHistory(self.config.longshort_window, self.config.longshort_min_periods))
-        try:
-            z = series.history.update(observation.t_ms, ratio.ratio)
-        except (EventOrderError, ValueError):
-            self.data.dead_letters["track_long_short"] += 1
-            return
-        series.rows.append((observation.t_ms, ratio.ratio, z))
 
-    def _netflow(self, observation: Observation) -> None:
-        """The rolling sums of ``agents/netflow.py`` (no bands: their rule is in the agent)."""
-        flow = ExchangeNetflow.from_data(observation.event)
-        flows = self.flows.setdefault(observation.subject, RollingNetflow(self.netflow_windows))
-        try:
-            sums = flows.update(observation.t_ms, flow.inflow, flow.outflow)
-        except (EventOrderError, ValueError):
-            self.data.dead_letters["track_netflows"] += 1
-            return
-        window = f"{self.config.netflow_signal_window_days}d"
-        self.data.netflows.setdefault(observation.subject, []).append(
-            (observation.t_ms, sums, imbalance(flows.inflow(window), flows.outflow(window))))
+def _correlation(data: ReportData, view: ViewUpdate, _record: Any) -> None:
+    snapshot = view.snapshot
+    data.latest_correlation[view.name] = snapshot
+    t_ms = t_ms_of(snapshot["event_time"])
+    by_window = data.correlations.setdefault(view.name, {})
+    for window in data.settings.signals.correlation_windows:
+        r = snapshot.get(f"corr_{window}d")
+        if r is not None and math.isfinite(r):
+            by_window.setdefault(window, []).append((t_ms, r))
 
-    def _drawdown(self, observation: Observation) -> None:
-        """As ``agents/drawdown.py``: each coin's drawdown, and the altcoins' breadth."""
-        tick = CryptoTick.from_data(observation.event)
-        drawdown = self.data.drawdowns.setdefault(observation.subject, Drawdown())
-        try:
-            drawdown.update(observation.t_ms, tick.price)
-        except (EventOrderError, ValueError):
-            self.data.dead_letters["track_drawdowns"] += 1
-            return
-        drawdowns = {coin: d.drawdown for coin, d in self.data.drawdowns.items()
-                     if d.drawdown is not None}
-        share = share_below(drawdowns, -self.config.drawdown_deep,
-                            exclude=self.config.non_altcoins)
-        if share is None:
-            return
-        as_of = max(d.last_t_ms for d in self.data.drawdowns.values() if d.last_t_ms)
-        self.data.breadth.append((as_of, share))
-        self._component("breadth", as_of, share)
 
-    def _component(self, component: str, t_ms: int, raw: float) -> None:
-        """As ``agents/score.py``: the score, and a signal when its band changes (cooldown)."""
-        try:
-            update = self.altseason.update(component, t_ms, raw)
-        except (EventOrderError, ValueError):
-            self.data.dead_letters["track_score"] += 1
-            return
-        if update is None:
-            return
-        self.data.latest_score = update
-        self.data.score.append(ScorePoint(
-            update.t_ms, update.score, update.band,
-            {name: c["contribution"] for name, c in update.contributions.items()},
-            {name: c["component"] for name, c in update.contributions.items()},
-            tuple(update.missing)))
-        if update.changed and self.score_cooldown.ready("band", update.t_ms):
-            self.score_cooldown.fired("band", update.t_ms)
-            self.data.signals.append(SignalRow(
-                "altseason_score", "altseason", update.t_ms, update.score,
-                f"Altseason score {update.score:.0f}/100: {update.band} "
-                f"(was {update.previous_band})."))
+def _long_short(data: ReportData, view: ViewUpdate, _record: Any) -> None:
+    latest = view.snapshot
+    series = data.longshort.get(view.name)
+    if series is None:
+        series = data.longshort[view.name] = LongShortSeries(
+            latest["exchange"], latest["symbol"], latest["variant"], latest["period"], latest)
+    series.latest = latest
+    series.rows.append((latest["t_ms"], latest["ratio"], latest["zscore"]))
+
+
+def _long_short_cross(data: ReportData, view: ViewUpdate, _record: Any) -> None:
+    data.longshort_cross[view.name] = view.snapshot
+
+
+def _netflow(data: ReportData, view: ViewUpdate, _record: Any) -> None:
+    latest = view.snapshot
+    windows = [f"{days}d" for days in data.settings.signals.netflow_windows_days]
+    data.latest_netflow[view.name] = latest
+    data.netflows.setdefault(view.name, []).append(
+        (latest["t_ms"], {w: latest[f"netflow_{w}"] for w in windows}, latest["imbalance"]))
+
+
+def _drawdown(data: ReportData, view: ViewUpdate, _record: Any) -> None:
+    data.drawdowns[view.name] = view.snapshot
+
+
+def _breadth(data: ReportData, view: ViewUpdate, _record: Any) -> None:
+    data.breadth.append((t_ms_of(view.snapshot["event_time"]), view.snapshot["share_deep"]))
+
+
+def _score(data: ReportData, view: ViewUpdate, _record: Any) -> None:
+    shown = view.snapshot
+    data.latest_score = shown
+    components = shown["components"]
+    data.score.append(ScorePoint(
+        t_ms_of(shown["event_time"]), shown["score"], shown["band"],
+        {name: c["contribution"] for name, c in components.items()},
+        {name: c["component"] for name, c in components.items()},
+        tuple(shown["missing"])))
+
+
+#: Redis view -> what the report keeps of it (the bars and sessions are not shown)
+VIEW_COLLECTORS = {
+    "index": _index,
+    "regime": _regime,
+    "correlation": _correlation,
+    "longshort": _long_short,
+    "longshort-cross": _long_short_cross,
+    "netflow": _netflow,
+    "drawdown": _drawdown,
+    "breadth": _breadth,
+    "score": _score,
+}
 
 
 def replay_offline(events: Sequence[ReplayEvent], settings: Settings,
                    progress: bool = True) -> ReportData:
-    """Every event through the offline views, in the given (event-time) order."""
-    replay = OfflineReplay(settings)
+    """Every event through the worker's steps (``streams.pipeline.OfflinePipeline``), in the
+    given (event-time) order, then the end of input."""
+    data = ReportData(settings)
+    pipeline = OfflinePipeline(settings.signals, partial(collect, data))
     with tqdm(events, total=len(events), unit="ev", desc="report: replay", file=sys.stderr,
               disable=not progress, mininterval=0.5) as bar:
         for event in bar:
-            replay.apply(event)
-    replay.data.signals.sort(key=lambda s: (s.t_ms, s.type, s.subject))
-    return replay.data
+            data.events += 1
+            data.events_by_topic[event.topic] += 1
+            data.first_t_ms = event.t_ms if data.first_t_ms is None else data.first_t_ms
+            data.last_t_ms = event.t_ms
+            pipeline.feed(event.topic, event.key.encode(), event.record.dumps())
+    pipeline.finish()
+    # a fan-in's signals come when it applies what it held (the score's at the end of input
+    # when a component never comes): in event-time order per step, not across steps
+    data.signals = sorted((SignalRow.of(s) for s in pipeline.signals),
+                          key=lambda s: (s.t_ms, s.type, s.subject))
+    data.dead_letters = +pipeline.dead_letters  # without the steps that rejected nothing
+    return data
 
 
 def write_report(out_dir: Path, data_dir: Path = Path("data/replay"),
@@ -430,11 +331,9 @@ def summary(data: ReportData, data_dir: Path, drawn: Sequence[str]) -> str:
         data.signals[0].t_ms if data.signals else None), day_of(
         data.signals[-1].t_ms if data.signals else None)])
     out += _table(["type", "count", "first", "last"], rows)
-    out += ["", "Not replayed offline: `long_crowding` and `netflow_accumulation` / "
-            "`netflow_distribution` (their rules live only in `agents/longshort.py` and "
-            "`agents/netflow.py`). The live pipeline runs each agent at its own pace, so its "
-            "counts can differ from this strictly event-time-ordered replay (mostly "
-            "`altseason_score`)."]
+    out += ["", "These are the signals the worker emits for the same data, id for id: both "
+            "run the same steps (`streams/views/`) in event-time order. A type missing here "
+            "did not fire on this data."]
     latest = data.signals[-8:]
     if latest:
         out += ["", "Latest signals:", ""]
@@ -468,8 +367,9 @@ def summary(data: ReportData, data_dir: Path, drawn: Sequence[str]) -> str:
         "## How it is computed",
         "",
         "- The events are those `altseason replay` sends (`producers/replay.py`), in event-time "
-        "order, each validated and routed by `streams.routing.route` as the worker does; no "
-        "Kafka, Redis or Faust is involved.",
+        "order, through `streams.pipeline.OfflinePipeline`: the worker's steps "
+        "(`streams/views/`), each route applied at once, without Kafka, Redis or Faust. The "
+        "numbers below are the Redis views those steps write.",
         "- Index regime (`streams.index_regime.IndexRegime`): all-time high, breakouts "
         f"(`index_ath`, previous high at least {config.ath_breakout_min_gap_days} days old, "
         f"after {config.ath_min_history_days} days of history), the streak of sessions RUT "
@@ -482,18 +382,28 @@ def summary(data: ReportData, data_dir: Path, drawn: Sequence[str]) -> str:
         "consecutive aligned points feed one rolling Pearson correlation per window; bands: "
         f"coupled >= {config.correlation_high:g}, decoupled <= {config.correlation_low:g}, "
         f"hysteresis {config.correlation_hysteresis:g}.",
-        "- Long/short (`streams.longshort.RatioHistory`): each series' z-score against its "
-        f"last {config.longshort_window} readings; the rank chart shows each coin's latest "
-        "ratio.",
+        "- Long/short (`streams/views/longshort.py`): each series' z-score against its "
+        f"last {config.longshort_window} readings; `long_crowding` when it reaches "
+        f"{config.longshort_crowding_z:g} with a ratio of at least "
+        f"{config.longshort_crowding_min_ratio:g} (cooldown "
+        f"{config.longshort_cooldown_hours:g} h); the altcoins' ratios against their "
+        "market-cap rank (`longshort-cross`, the score's `long_bias`). The rank chart shows "
+        "each coin's latest ratio.",
+        "- Netflows (`streams/views/netflow.py`): rolling inflow, outflow and netflow over "
+        f"{', '.join(f'{d}d' for d in config.netflow_windows_days)}; the "
+        f"{config.netflow_signal_window_days}d imbalance's band (`netflow_accumulation` <= "
+        f"-{config.netflow_imbalance:g}, `netflow_distribution` >= "
+        f"{config.netflow_imbalance:g}, hysteresis {config.netflow_hysteresis:g}); the share "
+        "of series in accumulation is the score's `accumulation`.",
         "- Drawdowns (`streams.drawdown`): each reference coin's drawdown from its high, and "
         f"the share of altcoins (not {', '.join(config.non_altcoins)}) more than "
         f"{config.drawdown_deep:.0%} below it (`breadth`).",
-        f"- Score (`streams.score.AltseasonScore`): components `index_ath`, "
-        f"`relative_strength`, `correlation` ({pair} {window}d) and `breadth`, each fresh "
-        f"within {config.score_max_age_days:g} days; bands warming >= "
-        f"{config.score_warming:g}, altseason >= {config.score_altseason:g} (hysteresis "
-        f"{config.score_hysteresis:g}, cooldown {config.score_cooldown_hours:g} h). "
-        "`long_bias` and `accumulation` are not fed offline.",
+        f"- Score (`streams/views/score.py`): the weighted components "
+        f"{', '.join(f'`{c}`' for c in config.score_weight_map if config.score_weight_map[c] > 0)}"
+        f" (`correlation`: {pair} {window}d), applied in event-time order, each fresh within "
+        f"{config.score_max_age_days:g} days; bands warming >= {config.score_warming:g}, "
+        f"altseason >= {config.score_altseason:g} (hysteresis {config.score_hysteresis:g}, "
+        f"cooldown {config.score_cooldown_hours:g} h).",
         "",
     ]
     return "\n".join(out)
@@ -537,14 +447,14 @@ def _correlation_section(data: ReportData) -> list[str]:
         + [f"beta {windows[-1]}d"]
     rows = []
     for pair in data.settings.signals.correlation_pairs:
-        update = data.latest_correlation.get(pair)
-        if update is None:
+        view = data.latest_correlation.get(pair)
+        if view is None:
             rows.append([f"`{pair}`", "-"] + ["-"] * (2 * len(windows) + 1))
             continue
-        rows.append([f"`{pair}`", day_of(update.t_ms)]
-                    + [_num(update.correlations.get(w), "+.4f") for w in windows]
-                    + [update.regimes.get(w) or "-" for w in windows]
-                    + [_num(update.betas.get(windows[-1]), ".3f")])
+        rows.append([f"`{pair}`", day_of(t_ms_of(view["event_time"]))]
+                    + [_num(view.get(f"corr_{w}d"), "+.4f") for w in windows]
+                    + [view.get(f"regime_{w}d") or "-" for w in windows]
+                    + [_num(view.get(f"beta_{windows[-1]}d"), ".3f")])
     out += _table(header, rows)
     out += ["", "Each pair's latest value is as of the last anchor close both series cover; "
             "the series end at different dates."]
@@ -554,19 +464,19 @@ def _correlation_section(data: ReportData) -> list[str]:
 def _score_section(data: ReportData) -> list[str]:
     config = data.settings.signals
     out = ["### Altseason score", ""]
-    update = data.latest_score
-    if update is None:
+    shown = data.latest_score
+    if shown is None:
         return out + ["No score (fewer than two fresh components).", ""]
-    out += [f"Score **{update.score:.1f}**/100, band **{update.band}**, as of "
-            f"{day_of(update.t_ms)} (warming >= {config.score_warming:g}, altseason >= "
-            f"{config.score_altseason:g}).", ""]
+    out += [f"Score **{shown['score']:.1f}**/100, band **{shown['band']}**, as of "
+            f"{day_of(t_ms_of(shown['event_time']))} (warming >= {config.score_warming:g}, "
+            f"altseason >= {config.score_altseason:g}).", ""]
     rows = [[f"`{name}`", _num(c["raw"], "+.4f"), _num(c["component"], ".3f"),
              _num(c["normalized_weight"], ".3f"), _num(c["contribution"], ".1f")]
-            for name, c in update.contributions.items()]
+            for name, c in shown["components"].items()]
     out += _table(["component", "raw", "0..1", "weight", "points"], rows)
-    if update.missing:
-        out += ["", "Missing (not fresh or not fed): " + ", ".join(
-            f"`{m}`" for m in update.missing) + "."]
+    if shown["missing"]:
+        out += ["", "Missing (not fresh, or no data): " + ", ".join(
+            f"`{m}`" for m in shown["missing"]) + "."]
     bands = Counter(p.band for p in data.score)
     out += ["", f"{len(data.score):,} score updates from {day_of(data.score[0].t_ms)}; "
             "share of updates per band: " + ", ".join(
@@ -597,12 +507,27 @@ def _longshort_section(data: ReportData) -> list[str]:
         t_ms, ratio, z = series.rows[-1]
         rank = data.coin_ranks.get(series.coin)
         rows.append([f"`{series.exchange}:{series.symbol}`", series.variant, day_of(t_ms),
-                     _num(ratio, ".2f"), _num(z, "+.2f"), str(rank[0]) if rank else "-",
+                     _num(ratio, ".2f"), _num(z, "+.2f"),
+                     "yes" if series.latest["crowded"] else "no", str(rank[0]) if rank else "-",
                      "no" if series.coin in config.non_altcoins else "yes"])
-    out += _table(["series", "variant", "latest", "ratio", "z-score", "rank", "altcoin"], rows)
+    out += _table(["series", "variant", "latest", "ratio", "z-score", "crowded", "rank",
+                   "altcoin"], rows)
+    crowding = [s for s in data.signals if s.type == "long_crowding"]
+    out += ["", f"`long_crowding` (z-score >= {config.longshort_crowding_z:g}, ratio >= "
+            f"{config.longshort_crowding_min_ratio:g}): {len(crowding)} signal(s)"
+            + (f", the last {day_of(crowding[-1].t_ms)} ({crowding[-1].subject})"
+               if crowding else "") + "."]
     coins = latest_ratio_by_coin(data)
     ranked = [c for c in coins if c in data.coin_ranks]
     out += ["", f"{len(coins)} coin(s) have ratios, {len(ranked)} of them a market-cap rank."]
+    cross = data.longshort_cross.get(config.longshort_variant)
+    if cross is not None:
+        out += ["", f"Altcoins against rank (`longshort-cross`, {day_of(cross['t_ms'])}): "
+                f"{cross['coins']} altcoin(s) with a recent ratio, {_pct(cross['share_long'])}"
+                f" of them more long than short (the score's `long_bias`); "
+                f"{cross['ranked_coins']} ranked, Spearman of ratio vs rank "
+                f"{_num(cross['spearman_ratio_vs_rank'], '+.2f')}, ln(ratio) per rank "
+                f"{_num(cross['slope_log_ratio_per_rank'], '+.4f')}."]
     if len(ranked) < 3:
         spans = ", ".join(
             f"{coin} on {s.exchange} {day_of(s.rows[0][0])} .. {day_of(s.rows[-1][0])}"
@@ -628,9 +553,12 @@ def _netflow_section(data: ReportData) -> list[str]:
     for key, values in sorted(data.netflows.items()):
         t_ms, sums, share = values[-1]
         rows.append([f"`{key}`", day_of(t_ms)] + [_num(sums[w]) for w in windows]
-                    + [_num(share, "+.3f")])
+                    + [_num(share, "+.3f"), data.latest_netflow[key]["band"]])
     out += _table(["exchange:token", "as of"] + [f"netflow {w}" for w in windows]
-                  + [f"imbalance {config.netflow_signal_window_days}d"], rows)
+                  + [f"imbalance {config.netflow_signal_window_days}d", "band"], rows)
+    flow_signals = Counter(s.type for s in data.signals if s.type.startswith("netflow_"))
+    out += ["", f"Band changes: `netflow_accumulation` {flow_signals['netflow_accumulation']}, "
+            f"`netflow_distribution` {flow_signals['netflow_distribution']}."]
     return out + [""]
 
 
@@ -638,8 +566,9 @@ def _drawdown_section(data: ReportData) -> list[str]:
     out = ["### Drawdowns", ""]
     if not data.drawdowns:
         return out + ["No reference prices.", ""]
-    rows = [[f"`{coin}`", day_of(d.last_t_ms), _pct(d.drawdown), _num(d.ath),
-             day_of(d.ath_t_ms)] for coin, d in sorted(data.drawdowns.items())]
+    rows = [[f"`{coin}`", day_of(t_ms_of(d["event_time"])), _pct(d["drawdown"]),
+             _num(d["ath"]), day_of(t_ms_of(d["ath_time"]))]
+            for coin, d in sorted(data.drawdowns.items())]
     out += _table(["coin", "as of", "from the high", "high", "high on"], rows)
     if data.breadth:
         t_ms, share = data.breadth[-1]

@@ -22,7 +22,6 @@ from matplotlib.ticker import FuncFormatter
 from tqdm import tqdm
 
 from altseason.report import LongShortSeries, ReportData, ScorePoint, latest_ratio_by_coin
-from streams.longshort import CoinRatio, cross_section
 from streams.score import COMPONENTS
 
 SIZE_IN = (14.0, 8.0)
@@ -193,17 +192,18 @@ def rank_vs_longshort(data: ReportData, path: Path) -> None:
     for coin, series in sorted(ranked.items()):
         rank = data.coin_ranks[coin][0]
         _coin_point(ax, rank, series, data, xytext=(6, 4), ha="left")
-    section = cross_section([CoinRatio(c, data.coin_ranks[c][0], s.rows[-1][1])
-                             for c, s in sorted(ranked.items())], exclude=config.non_altcoins)
     max_rank = max([10, *(data.coin_ranks[c][0] for c in ranked)])
-    if section is not None and math.isfinite(section.slope):
-        x = np.linspace(1, max_rank, 200)
-        spearman = f", Spearman {section.spearman:+.2f}" if math.isfinite(section.spearman) \
-            else ""
-        ax.plot(x, np.exp(section.intercept + section.slope * x), color="tab:orange",
-                label=f"fit ln(ratio) on rank: {section.slope:+.4f}/rank{spearman} "
-                      f"({section.n} altcoins)")
-        ax.legend(loc="upper left", fontsize=9)
+    cross = data.longshort_cross.get(config.longshort_variant)
+    if cross is not None and cross["ranked_coins"]:
+        # the longshort view's cross-section (mean over exchanges of each altcoin's recent
+        # ratio), as of its newest ratio
+        spearman, slope = cross["spearman_ratio_vs_rank"], cross["slope_log_ratio_per_rank"]
+        ax.text(0.02, 0.98, f"longshort-cross view, {_day(cross['t_ms'])}:\n"
+                f"{cross['ranked_coins']} ranked altcoins, Spearman "
+                f"{'-' if spearman is None else f'{spearman:+.2f}'}\nln(ratio) per rank "
+                f"{'-' if slope is None else f'{slope:+.4f}'}", transform=ax.transAxes,
+                ha="left", va="top", fontsize=9,
+                bbox={"boxstyle": "round", "fc": "white", "ec": "tab:orange"})
     ax.set_xlim(0.5, max_rank + 0.5)
     ax.set_ylim(0, top)
     ax.set_xlabel("market-cap rank (1 = largest)")
@@ -364,8 +364,8 @@ def signals(data: ReportData, path: Path) -> None:
     bx.legend(loc="upper left", fontsize=9, ncols=3)
     _date_axis(bx)
     bx.set_xlim(date2num(starts[0]), date2num(np.datetime64(f"{span[-1] + 1}-01-01", "ms")))
-    bx.set_title(f"per calendar year (the last one to {_day(data.signals[-1].t_ms)}); not "
-                 "replayed offline: long_crowding, netflow_*", fontsize=10)
+    bx.set_title(f"per calendar year (the last one to {_day(data.signals[-1].t_ms)})",
+                 fontsize=10)
     fig.savefig(path)
 
 
