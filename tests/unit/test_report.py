@@ -1,11 +1,12 @@
-"""``altseason report``: the offline replay of the bundled data, its charts and its summary,
-checked against values computed independently from the CSV files with pandas."""
+"""``altseason report``: the bundled data through the offline pipeline, its charts and its
+summary, checked against values computed independently from the CSV files with pandas, and
+its signals against the pipeline's own."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import matplotlib.image
@@ -13,12 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from altseason.report import replay_offline, summary, write_report
+from altseason.report import ReportData, replay_offline, summary, write_report
 from altseason.report_charts import draw_all
 from foundation.config import Settings
 from producers.replay import ReplayEvent, load_replay
 from schemas.decode import iso_utc
-from schemas.records import ExchangeNetflow, LongShortRatio, MarketCap
+from schemas.records import ExchangeNetflow, LongShortRatio, MarketCap, Signal
+from streams.pipeline import OfflinePipeline
+from streams.signals import signal_id
 
 HOUR_MS = 3_600_000
 CHARTS = ("rut_vs_total.png", "correlations.png", "rank_vs_longshort.png",
@@ -26,11 +29,38 @@ CHARTS = ("rut_vs_total.png", "correlations.png", "rank_vs_longshort.png",
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    replay_dir = Path(__file__).resolve().parents[2] / "data" / "replay"
+def data(replay_dir: Path) -> ReportData:
+    return replay_offline(load_replay(replay_dir), Settings(), progress=False)
+
+
+@pytest.fixture(scope="module")
+def report(data: ReportData, replay_dir: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The charts and the summary, as ``write_report`` draws and writes them."""
     out = tmp_path_factory.mktemp("report")
-    markdown = write_report(out, replay_dir, Settings(), progress=False)
+    markdown = out / "README.md"
+    markdown.write_text(summary(data, replay_dir, draw_all(data, out, progress=False)))
     return markdown, markdown.read_text()
+
+
+def pipeline_signals(events: list[ReplayEvent]) -> list[Signal]:
+    """The signals of ``events`` from the pipeline alone, without the report."""
+    pipeline = OfflinePipeline(Settings().signals)
+    for event in events:
+        pipeline.feed(event.topic, event.key.encode(), event.record.dumps())
+    pipeline.finish()
+    return pipeline.signals
+
+
+def test_write_report_writes_the_charts_and_the_summary(tmp_path: Path,
+                                                        replay_dir: Path) -> None:
+    markdown = write_report(tmp_path, replay_dir, Settings(), progress=False,
+                            since=date(2025, 6, 1), until=date(2025, 9, 30))
+    text = markdown.read_text()
+    assert markdown == tmp_path / "README.md"
+    assert "Offline replay of" in text and "not replayed" not in text.lower()
+    for name in CHARTS:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
 def index_closes(replay_dir: Path, name: str) -> pd.DataFrame:
@@ -108,15 +138,36 @@ def signal_counts(text: str) -> Counter[str]:
                                                            section(text, "Signals"), re.M)})
 
 
-def test_signal_counts_match_the_offline_run(report: tuple[Path, str],
-                                             replay_dir: Path) -> None:
+def test_signal_counts_match_the_replay(report: tuple[Path, str], data: ReportData) -> None:
     _, text = report
     counts = signal_counts(text)
-    again = replay_offline(load_replay(replay_dir), Settings(), progress=False)
-    assert counts == again.signal_counts()
+    assert counts == data.signal_counts()
     [total] = re.findall(r"^\| \*\*total\*\* \| (\d+) \|", text, re.M)
-    assert int(total) == sum(counts.values()) == len(again.signals)
+    assert int(total) == sum(counts.values()) == len(data.signals)
     assert f"**{sum(counts.values()):,} signals**" in text
+
+
+def test_every_signal_type_is_replayed_with_the_workers_ids(data: ReportData) -> None:
+    """Every type the bundled data fires is in the report: long_crowding too (it has
+    long/short ratios), no netflow_* (it has no netflows); with the worker's ids."""
+    assert set(data.signal_counts()) == {
+        "index_ath", "outperformance_streak", "risk_on_rotation", "correlation_regime",
+        "long_crowding", "altseason_score"}
+    assert len({s.id for s in data.signals}) == len(data.signals)
+    for s in data.signals:
+        assert s.id == signal_id(s.type, s.subject, s.event_time)
+    assert [s.t_ms for s in data.signals] == sorted(s.t_ms for s in data.signals)
+
+
+def test_the_reports_signals_are_the_pipelines(replay_dir: Path) -> None:
+    """The report only collects: its signals are the pipeline's own, id for id (on the
+    data since the long/short ratios begin, to keep the test short)."""
+    events = load_replay(replay_dir, since=date(2024, 8, 1))
+    data = replay_offline(events, Settings(), progress=False)
+    expected = pipeline_signals(events)
+    assert "long_crowding" in data.signal_counts()
+    assert sorted(s.id for s in data.signals) == sorted(s.id for s in expected)
+    assert Counter(s.type for s in expected) == data.signal_counts()
 
 
 def test_breakouts_and_streaks_match_pandas(report: tuple[Path, str], replay_dir: Path) -> None:
@@ -216,6 +267,11 @@ def test_ranks_and_netflows_are_drawn_when_the_data_has_them(
     assert matplotlib.image.imread(tmp_path / "netflows.png").shape[:2] == (800, 1400)
     text = summary(data, tmp_path, drawn)
     assert "4 coin(s) have ratios, 4 of them a market-cap rank." in text
+    # the netflow bands' signals come from the pipeline's netflow step, as the worker's
+    assert {"netflow_accumulation", "netflow_distribution"} <= set(data.signal_counts())
+    assert all(s.id == signal_id(s.type, s.subject, s.event_time) for s in data.signals)
+    # the cross-section is the longshort view's: the altcoin ratios rise with the rank
+    assert "4 ranked, Spearman of ratio vs rank +1.00" in text
     assert "](netflows.png)" in text
     # the 7-day netflow of the last day against pandas' time-based rolling window
     flows = pd.DataFrame([(e.t_ms, e.record.inflow - e.record.outflow) for e in events
