@@ -95,12 +95,12 @@ async def test_endpoints_and_metrics_move_during_a_replay(
         assert total(after, "altseason_signals_emitted_total", type=kind) == \
             sum(s.type == kind for s in signals)
     assert total(after, "altseason_dead_letters_total", topic="ticks") == 1
-    assert total(after, "altseason_table_keys", table="regime-state") >= 1
+    assert total(after, "altseason_table_keys", table="regime") >= 1
     assert total(after, "altseason_consumer_lag") == 0
     assert total(after, "altseason_redis_write_errors_total") == 0
     assert set(WORKER_PATHS) == {"/health", "/ready", "/metrics"}
     # read-only: no writing method is served, ours or Faust's own pages (tables, router...)
-    faust_pages = ["/", "/router/", "/router/x/", "/table/", "/table/regime-state/",
+    faust_pages = ["/", "/router/", "/router/x/", "/table/", "/table/regime/",
                    "/graph/", "/stats/"]
     statuses = await writing_statuses(port, [*WORKER_PATHS, *faust_pages])
     assert set(statuses.values()) <= {404, 405}, statuses
