@@ -181,26 +181,30 @@ def was_heard(step: str, source: str) -> None:
     declared_idle.setdefault(step, set()).discard(source)
 
 
-async def caught_up(step: ViewStep) -> bool:
-    """Whether this worker has read everything in ``step``'s input partitions it owns: only
-    then does a silent source mean its events are not coming (and not just unread)."""
-    consumer = app.consumer
+def owned_partitions(step: ViewStep) -> list[Any]:
+    """The partitions of ``step``'s input this worker processes (not standby copies)."""
     topic = STEP_TOPICS[step.name].get_topic_name()
-    for tp in consumer.assignment():
-        if tp.topic == topic:
-            position = await consumer.position(tp)
-            highwater = consumer.highwater(tp)
-            if highwater is None or position is None or position < highwater:
-                return False
+    return [tp for tp in app.assignor.assigned_actives() if tp.topic == topic]
+
+
+async def caught_up(owned: list[Any]) -> bool:
+    """Whether this worker has read everything in these partitions: only then does a silent
+    source mean its events are not coming (and not just unread)."""
+    for tp in owned:
+        position = await app.consumer.position(tp)
+        highwater = app.consumer.highwater(tp)
+        if highwater is None or position is None or position < highwater:
+            return False
     return True
 
 
 def silent_sources(step: ViewStep, state: Mapping[str, Any], now: float) -> list[str]:
     """The sources of a fan-in step that hold events back and have said nothing for
-    ``fan_in_max_wait_seconds`` (never-heard ones: since this worker's first event)."""
-    sources = heard.get(step.name)
-    if not sources or not any(held(state).values()):
+    ``fan_in_max_wait_seconds`` (never-heard ones: since this worker's first event of the
+    step, or since it first found held events: after a restart nothing may come)."""
+    if not any(held(state).values()):
         return []
+    sources = heard.setdefault(step.name, {"": now})
     wait = settings.fan_in_max_wait_seconds
     return [source for source in active_sources(state)
             if now - sources.get(source, sources[""]) > wait
@@ -215,9 +219,10 @@ async def declare_idle_sources() -> None:
         if step.fan_in_source is None:
             continue
         state = TABLES[step.name]
-        FAN_IN_HELD.labels(step.name).set(sum(held(state).values()))
-        silent = silent_sources(step, state, time.monotonic())
-        if silent and await caught_up(step):
+        owned = owned_partitions(step)  # a standby copy of the table decides nothing
+        FAN_IN_HELD.labels(step.name).set(sum(held(state).values()) if owned else 0)
+        silent = silent_sources(step, state, time.monotonic()) if owned else []
+        if silent and await caught_up(owned):
             declared_idle.setdefault(step.name, set()).update(silent)
             log.info("%s: no event from %s for %s s: declared idle", step.name,
                      ", ".join(silent), settings.fan_in_max_wait_seconds)
