@@ -46,4 +46,5 @@ ROUTE_TARGETS = {"correlation": "correlate", "regime": "track_regime",
                  "longshort": "track_long_short", "netflow": "track_netflows",
                  "drawdown": "track_drawdowns", "score": "track_score"}
 #: the worker's internal topics (``<app_id>-<name>``), created by Faust and by ``topics create``
-INTERNAL_TOPICS = tuple(topic for step in STEPS if step.internal for topic in step.topics)
+INTERNAL_TOPICS = tuple(dict.fromkeys(
+    topic for step in STEPS if step.internal for topic in step.topics))
