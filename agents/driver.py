@@ -63,6 +63,8 @@ unflushed: dict[tuple[str, str], ViewUpdate] = {}
 heard: dict[str, dict[str, float]] = {}
 #: fan-in step -> the sources this worker has declared idle and not heard from since
 declared_idle: dict[str, set[str]] = {}
+#: (topic, partition) -> the offset of the newest event this worker has processed
+processed: dict[tuple[str, int], int] = {}
 
 
 async def failpoint(send: str) -> None:
@@ -95,6 +97,7 @@ async def drive(step: ViewStep, event: EventT) -> None:
         changes, out = step.apply(table, record, settings.signals)
     except (EventOrderError, SchemaError, ValueError) as exc:
         await dead_letter(event.message, payload(record), str(exc), step.name)
+        processed[event.message.topic, event.message.partition] = event.message.offset
         return
     for rejected, reason in out.rejected:
         await dead_letter(event.message, payload(rejected), reason, step.name)
@@ -105,6 +108,7 @@ async def drive(step: ViewStep, event: EventT) -> None:
                 del table[key]
         else:
             table[key] = value
+    processed[event.message.topic, event.message.partition] = event.message.offset
 
 
 async def send(out: Outputs) -> None:
@@ -187,13 +191,20 @@ def owned_partitions(step: ViewStep) -> list[Any]:
     return [tp for tp in app.assignor.assigned_actives() if tp.topic == topic]
 
 
-async def caught_up(owned: list[Any]) -> bool:
-    """Whether this worker has read everything in these partitions: only then does a silent
-    source mean its events are not coming (and not just unread)."""
-    for tp in owned:
-        position = await app.consumer.position(tp)
-        highwater = app.consumer.highwater(tp)
-        if highwater is None or position is None or position < highwater:
+async def caught_up() -> bool:
+    """Whether this worker has processed every event of its partitions (changelogs aside):
+    only then does a silent source mean its events are not coming, and not that they are
+    still on their way through a slower agent (a replay's correlations lag its drawdowns)."""
+    consumer = app.consumer
+    for tp in consumer.assignment():
+        if tp.topic.endswith("-changelog"):
+            continue
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        done = processed[tp.topic, tp.partition] + 1 if (tp.topic, tp.partition) in processed \
+            else await consumer.position(tp)
+        if done is None or done < highwater:
             return False
     return True
 
@@ -222,7 +233,7 @@ async def declare_idle_sources() -> None:
         owned = owned_partitions(step)  # a standby copy of the table decides nothing
         FAN_IN_HELD.labels(step.name).set(sum(held(state).values()) if owned else 0)
         silent = silent_sources(step, state, time.monotonic()) if owned else []
-        if silent and await caught_up(owned):
+        if silent and await caught_up():
             declared_idle.setdefault(step.name, set()).update(silent)
             log.info("%s: no event from %s for %s s: declared idle", step.name,
                      ", ".join(silent), settings.fan_in_max_wait_seconds)

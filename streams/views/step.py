@@ -46,7 +46,8 @@ class Outputs:
     views: list[ViewUpdate] = field(default_factory=list)
     #: events for other steps (through their internal topics)
     routes: list[Route] = field(default_factory=list)
-    #: events a fan-in released and its step then rejected: (record, reason)
+    #: events rejected while the step goes on (a late tick, which still reaches the series
+    #: steps; an event a fan-in released): (record, reason), dead-lettered
     rejected: list[tuple[Any, str]] = field(default_factory=list)
 
     def add(self, other: Outputs) -> None:
