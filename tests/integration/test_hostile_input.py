@@ -374,19 +374,18 @@ async def test_hostile_input_is_dead_lettered_counted_and_changes_no_view(
     same(regime, offline.streaks[-1], ["day", "streak", "longest_since", "relative_return"])
     for pair in ("RUT~TOTAL", "RUT~BTC", "SPX~BTC"):
         view = await redis_client.hgetall(settings.redis_key("correlation", pair))
-        update = offline.latest_correlation[pair]
-        assert view["event_time"] == update.event_time, pair
-        same(view, {f"corr_{w}d": r for w, r in update.correlations.items()},
-             [f"corr_{w}d" for w in update.correlations])
+        latest = offline.latest_correlation[pair]
+        assert view["event_time"] == latest["event_time"], pair
+        same(view, latest, [f"corr_{w}d" for w in settings.signals.correlation_windows])
     for coin in ("BTC", "ETH"):
         view = await redis_client.hgetall(settings.redis_key("drawdown", coin))
-        drawdown = offline.drawdowns[coin]
-        same(view, {"ath": drawdown.ath, "drawdown": drawdown.drawdown}, ["ath", "drawdown"])
-    series = offline.longshort["binanceusdm|BTC/USDT:USDT|global_account"]
+        same(view, offline.drawdowns[coin], ["ath", "drawdown"])
+    series = offline.longshort["binanceusdm:BTC/USDT:USDT:global_account"]
     view = await redis_client.hgetall(
         settings.redis_key("longshort", "binanceusdm:BTC/USDT:USDT:global_account"))
     t_ms, ratio, z = series.rows[-1]
-    same(view, {"t_ms": t_ms, "ratio": ratio, "zscore": z, "history_n": series.history.n},
+    same(view, {"t_ms": t_ms, "ratio": ratio, "zscore": z,
+                "history_n": series.latest["history_n"]},
          ["t_ms", "ratio", "zscore", "history_n"])
     view = await redis_client.hgetall(settings.redis_key("netflow", "binance:BTC"))
     t_ms, sums, imbalance = offline.netflows["binance:BTC"][-1]
