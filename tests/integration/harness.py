@@ -55,7 +55,7 @@ def private_env(servers: dict[str, str], workdir: Path) -> dict[str, str]:
         "ALTSEASON_DASHBOARD_PORT": str(free_port()),
         "ALTSEASON_LOG_LEVEL": "info",
         # a fan-in applies what it holds once its ended sources have been silent this long
-        "ALTSEASON_FAN_IN_MAX_WAIT_SECONDS": "2",
+        "ALTSEASON_FAN_IN_MAX_WAIT_SECONDS": "1",
     }
 
 

@@ -22,9 +22,9 @@ from streams.pipeline import OfflinePipeline
 
 pytestmark = pytest.mark.integration
 
-#: the last two years: index closes, BTC and ETH, TOTAL to 2025-08, Binance BTC and OKX SOL
-#: long/short ratios; every signal type the bundled data has
-SINCE = date(2024, 6, 1)
+#: the last year and a half: index closes, BTC and ETH, TOTAL to 2025-08, OKX SOL long/short
+#: ratios; every signal type the bundled data has (2,231 events)
+SINCE = date(2025, 6, 1)
 SETTINGS = {"ALTSEASON_SIGNALS__ATH_MIN_HISTORY_DAYS": "0",
             "ALTSEASON_SIGNALS__LONGSHORT_MIN_PERIODS": "24"}
 
