@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 import os
 import random
@@ -152,6 +153,11 @@ class Worker:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def settings(self, settings: Settings) -> Settings:
+        """The namespace's settings with this worker's web port: where ``wait_until_processed``
+        reads what its fan-in views still hold."""
+        return dataclasses.replace(settings, web_port=self.port)
 
 
 def launch_worker(env: dict[str, str], log: Path) -> Worker:

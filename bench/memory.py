@@ -87,7 +87,8 @@ async def one_run(ns: Namespace) -> list[float]:
         for step in STEPS:
             await produce(settings, symbol_ticks(done, step))
             done = step
-            await wait_until_processed(settings, worker.process, log, timeout_s=300)
+            await wait_until_processed(worker.settings(settings), worker.process, log,
+                                       timeout_s=300)
             readings.append(await settled_rss(worker.pid))
         return readings
     finally:

@@ -144,7 +144,8 @@ async def pipeline_run(ns: Namespace, count: int, profile: bool = False
         machine = load.busy()
         for spy in spies:
             spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
-        await wait_until_processed(settings, worker.process, log, timeout_s=300)
+        await wait_until_processed(worker.settings(settings), worker.process, log,
+                                   timeout_s=300)
         final = await scrape(worker)
         return count / elapsed, cpu_share, kernel_share, machine, final
     finally:

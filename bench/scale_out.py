@@ -78,7 +78,8 @@ async def one_run(workers_count: int,
         cpu = [(cpu_seconds(w.pid) - c) / elapsed for w, c in zip(workers, cpu_start,
                                                                    strict=True)]
         machine = load.busy()
-        await wait_until_processed(settings, workers[0].process, workers[0].log, 300)
+        await wait_until_processed(workers[0].settings(settings), workers[0].process,
+                                   workers[0].log, 300)
         return count / elapsed, [d / sum(done) for d in done], cpu, machine
     finally:
         for worker in workers:
