@@ -36,9 +36,11 @@ def comparable(signal: Signal) -> tuple[str, str, str, float, str, str]:
 
 
 async def worker_signals(namespace: Namespace, events: list, **extra_env: str) -> dict:
+    # the input is all there before the worker starts: a worker that catches up with a
+    # producer still writing may take a pause for the end of a source (README "Fan-in")
+    assert await replay(namespace.settings, events, progress=False) == len(events)
     worker = namespace.worker(**SETTINGS, **extra_env)
     try:
-        assert await replay(namespace.settings, events, progress=False) == len(events)
         await namespace.processed(worker, timeout_s=400)
     finally:
         stop_worker(worker)
